@@ -1,0 +1,306 @@
+//! The validated configuration, built once from flags and environment.
+//!
+//! `args` rewrites Go flag spellings, `flags` is the clap surface, and this
+//! module checks ranges and cross-flag rules before anything touches the node.
+
+pub mod args;
+pub mod flags;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use flags::{Command, Flags};
+
+use crate::telemetry::logging::Level;
+
+/// A rejected command line; always names the flag.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid value for -{flag}: {reason}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub reason: String,
+}
+
+fn reject(flag: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+fn in_range(flag: &'static str, value: i64, low: i64, high: i64) -> Result<i64, ConfigError> {
+    if (low..=high).contains(&value) {
+        Ok(value)
+    } else {
+        Err(reject(
+            flag,
+            format!("{value} is out of range (allowed {low}..{high})"),
+        ))
+    }
+}
+
+/// Where and how logs are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub level: Level,
+    pub file: PathBuf,
+    pub max_age_days: u32,
+    pub max_backups: u32,
+}
+
+/// Filesystem locations, injected so tests run on temp trees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub dcmi_lib: Option<PathBuf>,
+    pub kubelet_dir: PathBuf,
+    pub dev_root: PathBuf,
+    pub sys_root: PathBuf,
+    pub state_dir: PathBuf,
+    pub fault_code_file: Option<PathBuf>,
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Paths {
+    /// `<kubelet-dir>/device-plugins`, where kubelet.sock and our sockets live.
+    pub fn device_plugin_dir(&self) -> PathBuf {
+        self.kubelet_dir.join("device-plugins")
+    }
+
+    /// `<kubelet-dir>/pod-resources/kubelet.sock`.
+    pub fn pod_resources_socket(&self) -> PathBuf {
+        self.kubelet_dir.join("pod-resources").join("kubelet.sock")
+    }
+}
+
+/// The environment variables the plugin reads, captured once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    pub ascend_docker_runtime: Option<String>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        Self {
+            ascend_docker_runtime: std::env::var("ASCEND_DOCKER_RUNTIME").ok(),
+        }
+    }
+}
+
+/// Everything the plugin needs to know about how it was asked to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub command: Option<Command>,
+    pub print_version: bool,
+    /// Answer Allocate with envs for the Ascend Docker Runtime.
+    pub use_ascend_docker: bool,
+    pub volcano: bool,
+    pub preset_virtual_device: bool,
+    pub list_watch_period: Duration,
+    pub auto_stowing: bool,
+    pub log: LogConfig,
+    pub share_dev_count: u32,
+    pub linkdown_timeout: Duration,
+    pub mixed_insert_310p: bool,
+    pub device_reset_timeout: Duration,
+    pub healthz: Option<SocketAddr>,
+    pub accelerator_type: Option<String>,
+    pub paths: Paths,
+    /// Flags accepted for compatibility whose feature is not implemented;
+    /// each entry names the flag. Logged as warnings at start.
+    pub unimplemented: Vec<String>,
+}
+
+impl Config {
+    /// Parses a full argv (program name first) in any Go or kebab spelling.
+    pub fn from_args<I>(argv: I, env: &Environment) -> Result<Self, ParseOutcome>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let flags = Flags::try_parse_from(args::normalize(argv)).map_err(ParseOutcome::Clap)?;
+        Self::from_flags(flags, env).map_err(ParseOutcome::Invalid)
+    }
+
+    /// Checks ranges and cross-flag rules.
+    pub fn from_flags(flags: Flags, env: &Environment) -> Result<Self, ConfigError> {
+        let list_watch_period = in_range("listWatchPeriod", flags.list_watch_period, 3, 1800)?;
+        let level = Level::from_go_flag(in_range("logLevel", flags.log_level, -1, 3)?)
+            .ok_or_else(|| reject("logLevel", "must be -1..3"))?;
+        let max_age = in_range("maxAge", flags.max_age, 7, 700)?;
+        let max_backups = in_range("maxBackups", flags.max_backups, 1, 180)?;
+        let hot_reset = flags.hot_reset;
+        if ![-1, 0, 1, 2].contains(&hot_reset) {
+            return Err(reject(
+                "hotReset",
+                format!("{hot_reset} is not one of -1 (off), 0 (inference), 1, 2 (training)"),
+            ));
+        }
+        let share = in_range("shareDevCount", flags.share_dev_count, 1, 100)?;
+        let linkdown = in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
+        let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
+        let scan_delay = flags.third_party_scan_delay;
+        if scan_delay < 0 {
+            return Err(reject(
+                "thirdPartyScanDelay",
+                format!("{scan_delay} is negative (must be >= 0)"),
+            ));
+        }
+        let log_file = checked_absolute("logFile", &flags.log_file)?;
+        if !flags.preset_virtual_device && (!flags.volcano_type || share != 1) {
+            return Err(reject(
+                "presetVirtualDevice",
+                "false (dynamic vNPU) needs -volcanoType=true and -shareDevCount=1",
+            ));
+        }
+        if flags.use_310p_mixed_insert && flags.volcano_type {
+            return Err(reject(
+                "use310PMixedInsert",
+                "cannot be combined with -volcanoType=true",
+            ));
+        }
+        if flags.use_310p_mixed_insert && share > 1 {
+            return Err(reject(
+                "use310PMixedInsert",
+                "cannot be combined with -shareDevCount > 1",
+            ));
+        }
+        if !flags.soft_share_dev_config_dir.is_empty() {
+            checked_absolute("softShareDevConfigDir", &flags.soft_share_dev_config_dir)?;
+            if share != 100 || !flags.volcano_type {
+                return Err(reject(
+                    "softShareDevConfigDir",
+                    "needs -shareDevCount=100 and -volcanoType=true",
+                ));
+            }
+        }
+        if flags.fd_flag {
+            return Err(reject(
+                "fdFlag",
+                "edge (FusionDirector) mode is not supported by this plugin; remove the flag or run the Go plugin on edge nodes",
+            ));
+        }
+        let healthz = if flags.enable_healthz {
+            Some(parse_healthz_address(&flags.healthz_address)?)
+        } else {
+            None
+        };
+        if let Some(lib) = &flags.dcmi_lib
+            && !lib.is_absolute()
+        {
+            return Err(reject(
+                "dcmi-lib",
+                format!("{} is not an absolute path", lib.display()),
+            ));
+        }
+
+        let use_ascend_docker = match flags.use_ascend_docker {
+            Some(false) => false,
+            _ => env.ascend_docker_runtime.as_deref() == Some("True"),
+        };
+        let unimplemented = unimplemented_flags(&flags);
+
+        Ok(Self {
+            command: flags.command,
+            print_version: flags.version,
+            use_ascend_docker,
+            volcano: flags.volcano_type,
+            preset_virtual_device: flags.preset_virtual_device,
+            list_watch_period: Duration::from_secs(list_watch_period.unsigned_abs()),
+            auto_stowing: flags.auto_stowing,
+            log: LogConfig {
+                level,
+                file: log_file,
+                max_age_days: u32::try_from(max_age).unwrap_or(u32::MAX),
+                max_backups: u32::try_from(max_backups).unwrap_or(u32::MAX),
+            },
+            share_dev_count: u32::try_from(share).unwrap_or(1),
+            linkdown_timeout: Duration::from_secs(linkdown.unsigned_abs()),
+            mixed_insert_310p: flags.use_310p_mixed_insert,
+            device_reset_timeout: Duration::from_secs(reset_timeout.unsigned_abs()),
+            healthz,
+            accelerator_type: flags.accelerator_type,
+            paths: Paths {
+                dcmi_lib: flags.dcmi_lib,
+                kubelet_dir: flags.kubelet_dir,
+                dev_root: flags.dev_root,
+                sys_root: flags.sys_root,
+                state_dir: flags.state_dir,
+                fault_code_file: flags.fault_code_file,
+                kubeconfig: flags.kubeconfig,
+            },
+            unimplemented,
+        })
+    }
+}
+
+/// Why the command line did not yield a [`Config`].
+#[derive(Debug)]
+pub enum ParseOutcome {
+    /// clap's own result: unknown flag, bad value, or --help (printed by clap).
+    Clap(clap::Error),
+    /// A value out of range or a forbidden combination.
+    Invalid(ConfigError),
+}
+
+fn checked_absolute(flag: &'static str, value: &str) -> Result<PathBuf, ConfigError> {
+    let path = Path::new(value);
+    if !path.is_absolute() {
+        return Err(reject(flag, format!("{value} is not an absolute path")));
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(reject(flag, format!("{value} contains '..'")));
+    }
+    Ok(path.to_path_buf())
+}
+
+fn parse_healthz_address(value: &str) -> Result<SocketAddr, ConfigError> {
+    let address = match value.parse::<u16>() {
+        Ok(port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        Err(_) => value.parse::<SocketAddr>().map_err(|_| {
+            reject(
+                "healthz-address",
+                format!("{value} is neither a port nor host:port"),
+            )
+        })?,
+    };
+    if address.port() < 1025 {
+        return Err(reject(
+            "healthz-address",
+            format!(
+                "port {} is out of range (allowed 1025..65535)",
+                address.port()
+            ),
+        ));
+    }
+    Ok(address)
+}
+
+fn unimplemented_flags(flags: &Flags) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut note = |set: bool, name: &str| {
+        if set {
+            out.push(name.to_string());
+        }
+    };
+    note(flags.hot_reset != -1, "hotReset");
+    note(!flags.check_cached_pods, "checkCachedPods");
+    note(flags.get_pod_from_kubelet, "getPodFromKubelet");
+    note(flags.deal_watch_handler, "dealWatchHandler");
+    note(flags.enable_slow_node, "enableSlowNode");
+    note(flags.third_party_scan_delay != 300, "thirdPartyScanDelay");
+    note(
+        !flags.soft_share_dev_config_dir.is_empty(),
+        "softShareDevConfigDir",
+    );
+    note(flags.use_single_die_mode, "useSingleDieMode");
+    note(
+        flags.edge_log_file != flags::DEFAULT_EDGE_LOG_FILE,
+        "edgeLogFile",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests;

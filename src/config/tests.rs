@@ -1,0 +1,251 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Config, ParseOutcome> {
+    parse_env(args, &Environment::default())
+}
+
+fn parse_env(args: &[&str], env: &Environment) -> Result<Config, ParseOutcome> {
+    Config::from_args(
+        std::iter::once("device-plugin")
+            .chain(args.iter().copied())
+            .map(String::from),
+        env,
+    )
+}
+
+fn invalid_flag(args: &[&str]) -> &'static str {
+    match parse(args) {
+        Err(ParseOutcome::Invalid(error)) => error.flag,
+        Err(ParseOutcome::Clap(error)) => panic!("{args:?}: clap rejected: {error}"),
+        Ok(_) => panic!("{args:?} was accepted"),
+    }
+}
+
+fn clap_message(args: &[&str]) -> String {
+    match parse(args) {
+        Err(ParseOutcome::Clap(error)) => error.to_string(),
+        Err(ParseOutcome::Invalid(error)) => panic!("{args:?}: range check, not clap: {error}"),
+        Ok(_) => panic!("{args:?} was accepted"),
+    }
+}
+
+#[test]
+fn defaults_match_the_go_plugin() {
+    let config = parse(&[]).unwrap();
+    assert!(!config.volcano);
+    assert!(config.preset_virtual_device);
+    assert!(config.auto_stowing);
+    assert_eq!(config.list_watch_period, Duration::from_secs(5));
+    assert_eq!(config.log.level, Level::Info);
+    assert_eq!(
+        config.log.file,
+        PathBuf::from("/var/log/mindx-dl/devicePlugin/devicePlugin.log")
+    );
+    assert_eq!(config.log.max_age_days, 7);
+    assert_eq!(config.log.max_backups, 30);
+    assert_eq!(config.share_dev_count, 1);
+    assert_eq!(config.linkdown_timeout, Duration::from_secs(30));
+    assert_eq!(config.device_reset_timeout, Duration::from_secs(600));
+    assert_eq!(config.healthz, None);
+    assert!(config.unimplemented.is_empty());
+    assert_eq!(
+        config.paths.device_plugin_dir(),
+        PathBuf::from("/var/lib/kubelet/device-plugins")
+    );
+}
+
+#[test]
+fn the_upstream_daemonset_command_line_parses_unchanged() {
+    let config = parse(&[
+        "-useAscendDocker=true",
+        "-volcanoType=true",
+        "-presetVirtualDevice=true",
+        "-logFile=/var/log/mindx-dl/devicePlugin/devicePlugin.log",
+        "-logLevel=0",
+    ])
+    .unwrap();
+    assert!(config.volcano);
+    assert!(config.preset_virtual_device);
+}
+
+#[test]
+fn every_go_spelling_sets_the_same_values() {
+    let spellings: &[&[&str]] = &[
+        &["-volcanoType=true", "-listWatchPeriod=10", "-logLevel=-1"],
+        &[
+            "--volcanoType=true",
+            "--listWatchPeriod=10",
+            "--logLevel=-1",
+        ],
+        &["-volcanoType", "-listWatchPeriod", "10", "-logLevel", "-1"],
+        &[
+            "--volcanoType",
+            "true",
+            "--listWatchPeriod",
+            "10",
+            "--logLevel",
+            "-1",
+        ],
+        &[
+            "--volcano-type",
+            "--list-watch-period=10",
+            "--log-level",
+            "-1",
+        ],
+    ];
+    for args in spellings {
+        let config = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e:?}"));
+        assert!(config.volcano, "{args:?}");
+        assert_eq!(
+            config.list_watch_period,
+            Duration::from_secs(10),
+            "{args:?}"
+        );
+        assert_eq!(config.log.level, Level::Debug, "{args:?}");
+    }
+}
+
+#[test]
+fn out_of_range_values_are_rejected_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-listWatchPeriod=2"], "listWatchPeriod"),
+        (&["-listWatchPeriod=1801"], "listWatchPeriod"),
+        (&["-logLevel=4"], "logLevel"),
+        (&["-logLevel=-2"], "logLevel"),
+        (&["-maxAge=6"], "maxAge"),
+        (&["-maxAge=701"], "maxAge"),
+        (&["-maxBackups=0"], "maxBackups"),
+        (&["-maxBackups=181"], "maxBackups"),
+        (&["-hotReset=3"], "hotReset"),
+        (&["-shareDevCount=0"], "shareDevCount"),
+        (&["-shareDevCount=101"], "shareDevCount"),
+        (&["-linkdownTimeout=0"], "linkdownTimeout"),
+        (&["-linkdownTimeout=31"], "linkdownTimeout"),
+        (&["-deviceResetTimeout=9"], "deviceResetTimeout"),
+        (&["-deviceResetTimeout=601"], "deviceResetTimeout"),
+        (&["-thirdPartyScanDelay=-1"], "thirdPartyScanDelay"),
+        (&["-logFile=relative/x.log"], "logFile"),
+        (&["-logFile=/var/log/../etc/x.log"], "logFile"),
+        (
+            &["-enable-healthz", "-healthz-address=80"],
+            "healthz-address",
+        ),
+        (
+            &["-enable-healthz", "-healthz-address=nonsense"],
+            "healthz-address",
+        ),
+        (&["-fdFlag=true"], "fdFlag"),
+        (&["--dcmi-lib=lib/libdcmi.so"], "dcmi-lib"),
+    ];
+    for (args, flag) in cases {
+        assert_eq!(invalid_flag(args), *flag, "{args:?}");
+        let message = match parse(args) {
+            Err(ParseOutcome::Invalid(error)) => error.to_string(),
+            _ => unreachable!(),
+        };
+        assert!(message.contains(flag), "{message}");
+    }
+}
+
+#[test]
+fn forbidden_combinations_are_rejected_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-presetVirtualDevice=false"], "presetVirtualDevice"),
+        (
+            &[
+                "-presetVirtualDevice=false",
+                "-volcanoType",
+                "-shareDevCount=2",
+            ],
+            "presetVirtualDevice",
+        ),
+        (
+            &["-use310PMixedInsert", "-volcanoType"],
+            "use310PMixedInsert",
+        ),
+        (
+            &["-use310PMixedInsert", "-shareDevCount=4"],
+            "use310PMixedInsert",
+        ),
+        (
+            &["-softShareDevConfigDir=/etc/share"],
+            "softShareDevConfigDir",
+        ),
+        (
+            &[
+                "-softShareDevConfigDir=etc",
+                "-shareDevCount=100",
+                "-volcanoType",
+            ],
+            "softShareDevConfigDir",
+        ),
+    ];
+    for (args, flag) in cases {
+        assert_eq!(invalid_flag(args), *flag, "{args:?}");
+    }
+    let dynamic = parse(&["-presetVirtualDevice=false", "-volcanoType=true"]).unwrap();
+    assert!(!dynamic.preset_virtual_device);
+}
+
+#[test]
+fn malformed_values_and_unknown_flags_are_rejected_by_name() {
+    assert!(clap_message(&["-volcanoType=maybe"]).contains("volcanoType"));
+    assert!(clap_message(&["-listWatchPeriod=soon"]).contains("listWatchPeriod"));
+    assert!(clap_message(&["-noSuchFlag=1"]).contains("noSuchFlag"));
+}
+
+#[test]
+fn ascend_docker_mode_follows_the_runtime_env_unless_explicitly_disabled() {
+    let runtime = Environment {
+        ascend_docker_runtime: Some("True".into()),
+    };
+    assert!(parse_env(&[], &runtime).unwrap().use_ascend_docker);
+    assert!(
+        parse_env(&["-useAscendDocker=true"], &runtime)
+            .unwrap()
+            .use_ascend_docker
+    );
+    assert!(
+        !parse_env(&["-useAscendDocker=false"], &runtime)
+            .unwrap()
+            .use_ascend_docker
+    );
+    assert!(!parse(&["-useAscendDocker=true"]).unwrap().use_ascend_docker);
+}
+
+#[test]
+fn accepted_but_unimplemented_flags_are_listed_for_a_warning() {
+    let config = parse(&["-hotReset=0", "-enableSlowNode", "-useSingleDieMode=true"]).unwrap();
+    assert_eq!(
+        config.unimplemented,
+        ["hotReset", "enableSlowNode", "useSingleDieMode"]
+    );
+}
+
+#[test]
+fn healthz_takes_a_port_or_an_address() {
+    let port = parse(&["-enable-healthz=true"]).unwrap();
+    assert_eq!(port.healthz, Some("0.0.0.0:11251".parse().unwrap()));
+    let address = parse(&["--enable-healthz", "--healthz-address=127.0.0.1:2000"]).unwrap();
+    assert_eq!(address.healthz, Some("127.0.0.1:2000".parse().unwrap()));
+}
+
+#[test]
+fn inspect_is_a_subcommand_that_keeps_global_flags() {
+    let config = parse(&["inspect", "--json", "--dcmi-lib=/opt/libdcmi.so"]).unwrap();
+    assert!(matches!(
+        config.command,
+        Some(Command::Inspect { json: true })
+    ));
+    assert_eq!(
+        config.paths.dcmi_lib,
+        Some(PathBuf::from("/opt/libdcmi.so"))
+    );
+    let bare = parse(&["-volcanoType", "inspect"]).unwrap();
+    assert!(matches!(
+        bare.command,
+        Some(Command::Inspect { json: false })
+    ));
+}

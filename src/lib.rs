@@ -1,0 +1,15 @@
+//! Kubernetes device plugin for Huawei Ascend NPUs.
+//!
+//! Data enters at [`dcmi`], becomes an inventory and health snapshot in
+//! [`device`], and leaves through the kubelet-facing plugin and the cluster
+//! reporter. `main.rs` only wires these together.
+
+pub mod app;
+pub mod cluster;
+pub mod config;
+pub mod dcmi;
+pub mod device;
+pub mod inspect;
+pub mod plugin;
+pub mod proto;
+pub mod telemetry;
