@@ -1,0 +1,88 @@
+//! The Ascend driver's management library, `libdcmi.so`.
+//!
+//! `loader` finds the file and refuses unsafe ones, `sys` resolves the symbols
+//! (the crate's only `unsafe`), `api` is the validated typed API. [`Dcmi`]
+//! runs calls on blocking threads with a timeout so the async runtime never
+//! waits on the driver.
+
+pub mod api;
+pub mod error;
+pub mod loader;
+mod sys;
+pub mod text;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use api::{Api, ChipInfo, NETWORK_OK, SpodInfo, TotalResource};
+pub use error::DcmiError;
+pub use loader::OwnerPolicy;
+pub use sys::FaultEvent;
+
+/// Default bound for one driver call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound for the network health call (upstream: 1 s).
+pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// An opened and initialised driver library, shareable across tasks.
+#[derive(Debug, Clone)]
+pub struct Dcmi {
+    api: Arc<Api>,
+    path: PathBuf,
+}
+
+impl Dcmi {
+    /// Locates (or takes `explicit`), checks, opens and initialises the
+    /// library. Blocking: call it before the runtime serves anything, or
+    /// from a blocking task.
+    pub fn open(
+        explicit: Option<&Path>,
+        ld_library_path: Option<&str>,
+        policy: OwnerPolicy,
+    ) -> Result<Self, DcmiError> {
+        let path = loader::locate(explicit, ld_library_path, policy)?;
+        let api = Api::new(sys::Symbols::open(&path)?);
+        api.init()?;
+        Ok(Self {
+            api: Arc::new(api),
+            path,
+        })
+    }
+
+    /// The library actually loaded (after symlinks).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Blocking access, for code already on a blocking thread.
+    pub fn blocking(&self) -> &Api {
+        &self.api
+    }
+
+    /// Runs `f` on a blocking thread; gives up after `timeout`. A call that
+    /// hangs keeps its thread, but never the caller.
+    pub async fn call<T, E, F>(
+        &self,
+        function: &'static str,
+        timeout: Duration,
+        f: F,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DcmiError> + Send + 'static,
+        F: FnOnce(&Api) -> Result<T, E> + Send + 'static,
+    {
+        let api = Arc::clone(&self.api);
+        let task = tokio::task::spawn_blocking(move || f(&api));
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(DcmiError::Worker {
+                function,
+                reason: join.to_string(),
+            }
+            .into()),
+            Err(_) => Err(DcmiError::Timeout { function, timeout }.into()),
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The DCMI symbol table: the only `unsafe` code in the crate.
+//!
+//! Symbols are resolved once when the library is opened and kept next to the
+//! `Library` that owns them, so no function pointer outlives its code. Each
+//! wrapper passes pointers to live, exclusively borrowed Rust values whose
+//! layout is the C struct's (`dcmi-abi`, proven by its layout test) and
+//! buffer lengths equal to the real buffer; it returns the raw code. Turning
+//! the outputs into Rust values is safe code in `api.rs`.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::path::Path;
+use std::sync::Mutex;
+
+use dcmi_abi as abi;
+use libloading::Library;
+use tokio::sync::mpsc;
+
+use super::error::DcmiError;
+
+/// A fault event copied out of the driver's callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultEvent {
+    pub code: u32,
+    /// The driver's logic id of the chip.
+    pub logic_id: u32,
+    pub severity: u8,
+    /// 0 recovery, 1 occurrence, 2 one-off.
+    pub assertion: u8,
+    pub raised_ms: u64,
+}
+
+/// Where the fault callback delivers. The driver's callback has no user-data
+/// argument, so the destination is process-global.
+static FAULT_SINK: Mutex<Option<mpsc::Sender<FaultEvent>>> = Mutex::new(None);
+
+/// Runs on a driver thread: copy the event out and hand it over without
+/// blocking. When the channel is full or the lock is busy the event is
+/// dropped; the health poll picks the fault up on its next round.
+extern "C" fn on_fault_event(event: *mut abi::DcmiEvent) {
+    if event.is_null() {
+        return;
+    }
+    // SAFETY: the driver passes a pointer to a `dcmi_event` valid for the
+    // duration of the callback (null checked above); we only read it, by
+    // value, before returning.
+    let event = unsafe { std::ptr::read_unaligned(event) };
+    if event.r#type != 0 {
+        return;
+    }
+    let dms = event.event_t.dms_event;
+    let copied = FaultEvent {
+        code: dms.event_id,
+        logic_id: u32::from(dms.deviceid),
+        severity: dms.severity,
+        assertion: dms.assertion,
+        raised_ms: dms.alarm_raised_time,
+    };
+    if let Ok(guard) = FAULT_SINK.try_lock()
+        && let Some(sender) = guard.as_ref()
+    {
+        let _ = sender.try_send(copied);
+    }
+}
+
+/// Resolves `name` or fails naming it.
+fn required<T: Copy>(library: &Library, path: &Path, name: &'static str) -> Result<T, DcmiError> {
+    optional(library, name).ok_or_else(|| DcmiError::MissingSymbol {
+        path: path.to_path_buf(),
+        symbol: name,
+    })
+}
+
+fn optional<T: Copy>(library: &Library, name: &'static str) -> Option<T> {
+    // SAFETY: every call site names T as the `dcmi-abi` function-pointer type
+    // whose prototype is the one the header declares for `name`.
+    unsafe { library.get::<T>(name.as_bytes()).ok().map(|symbol| *symbol) }
+}
+
+macro_rules! table {
+    (required { $($rname:ident: $rty:ty = $rsym:literal,)* }
+     optional { $($oname:ident: $oty:ty = $osym:literal,)* }) => {
+        /// Resolved functions; `library` keeps their code mapped.
+        pub struct Symbols {
+            $($rname: $rty,)*
+            $($oname: Option<$oty>,)*
+            _library: Library,
+        }
+
+        impl Symbols {
+            fn resolve(library: Library, path: &Path) -> Result<Self, DcmiError> {
+                Ok(Self {
+                    $($rname: required(&library, path, $rsym)?,)*
+                    $($oname: optional(&library, $osym),)*
+                    _library: library,
+                })
+            }
+
+            /// Names of optional symbols this driver does not export.
+            pub fn missing_optional(&self) -> Vec<&'static str> {
+                let mut missing = Vec::new();
+                $(if self.$oname.is_none() { missing.push($osym); })*
+                missing
+            }
+        }
+    };
+}
+
+table! {
+    required {
+        init: abi::FnInit = "dcmi_init",
+        card_list: abi::FnGetCardList = "dcmi_get_card_list",
+        device_num_in_card: abi::FnGetDeviceNumInCard = "dcmi_get_device_num_in_card",
+        device_logic_id: abi::FnGetDeviceLogicId = "dcmi_get_device_logic_id",
+        phyid_from_logicid: abi::FnGetDevicePhyidFromLogicid = "dcmi_get_device_phyid_from_logicid",
+        chip_info: abi::FnGetDeviceChipInfo = "dcmi_get_device_chip_info",
+    }
+    optional {
+        dcmi_version: abi::FnGetDcmiVersion = "dcmi_get_dcmi_version",
+        chip_info_v2: abi::FnGetDeviceChipInfoV2 = "dcmi_get_device_chip_info_v2",
+        board_info: abi::FnGetDeviceBoardInfo = "dcmi_get_device_board_info",
+        product_type: abi::FnGetProductType = "dcmi_get_product_type",
+        device_type: abi::FnGetDeviceType = "dcmi_get_device_type",
+        device_info: abi::FnGetDeviceInfo = "dcmi_get_device_info",
+        device_ip: abi::FnGetDeviceIp = "dcmi_get_device_ip",
+        memory_info_v3: abi::FnGetDeviceMemoryInfoV3 = "dcmi_get_device_memory_info_v3",
+        hbm_info: abi::FnGetDeviceHbmInfo = "dcmi_get_device_hbm_info",
+        pcie_info_v2: abi::FnGetDevicePcieInfoV2 = "dcmi_get_device_pcie_info_v2",
+        health: abi::FnGetDeviceHealth = "dcmi_get_device_health",
+        errorcode_v2: abi::FnGetDeviceErrorcodeV2 = "dcmi_get_device_errorcode_v2",
+        network_health: abi::FnGetDeviceNetworkHealth = "dcmi_get_device_network_health",
+        subscribe: abi::FnSubscribeFaultEvent = "dcmi_subscribe_fault_event",
+        create_vdevice: abi::FnCreateVdevice = "dcmi_create_vdevice",
+        destroy_vdevice: abi::FnSetDestroyVdevice = "dcmi_set_destroy_vdevice",
+    }
+}
+
+impl std::fmt::Debug for Symbols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Symbols")
+            .field("missing_optional", &self.missing_optional())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Calls an optional symbol, or reports it unsupported.
+macro_rules! call_optional {
+    ($self:ident . $field:ident, $name:literal, |$f:ident| $call:expr) => {
+        match $self.$field {
+            Some($f) => Ok($call),
+            None => Err(DcmiError::Unsupported { function: $name }),
+        }
+    };
+}
+
+impl Symbols {
+    /// Opens the library at `path` (already vetted by the loader) and
+    /// resolves every symbol.
+    pub fn open(path: &Path) -> Result<Self, DcmiError> {
+        // SAFETY: loading runs the library's initialisers. The path passed the
+        // loader's ownership and permission checks, which is the trust
+        // decision the upstream plugin makes too.
+        let library = unsafe { Library::new(path) }.map_err(|e| DcmiError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::resolve(library, path)
+    }
+
+    pub fn init(&self) -> c_int {
+        // SAFETY: no arguments.
+        unsafe { (self.init)() }
+    }
+
+    pub fn card_list(&self, num: &mut c_int, list: &mut [c_int]) -> c_int {
+        let len = c_int::try_from(list.len()).unwrap_or(c_int::MAX);
+        // SAFETY: `num` is a live int; `list` has exactly `len` ints.
+        unsafe { (self.card_list)(num, list.as_mut_ptr(), len) }
+    }
+
+    pub fn device_num_in_card(&self, card: c_int, num: &mut c_int) -> c_int {
+        // SAFETY: `num` is a live int.
+        unsafe { (self.device_num_in_card)(card, num) }
+    }
+
+    pub fn device_logic_id(&self, logic: &mut c_int, card: c_int, device: c_int) -> c_int {
+        // SAFETY: `logic` is a live int (output comes first in this prototype).
+        unsafe { (self.device_logic_id)(logic, card, device) }
+    }
+
+    pub fn phyid_from_logicid(&self, logic: c_uint, phy: &mut c_uint) -> c_int {
+        // SAFETY: `phy` is a live unsigned int.
+        unsafe { (self.phyid_from_logicid)(logic, phy) }
+    }
+
+    pub fn chip_info(&self, card: c_int, device: c_int, out: &mut abi::DcmiChipInfo) -> c_int {
+        // SAFETY: `out` is a live dcmi_chip_info.
+        unsafe { (self.chip_info)(card, device, out) }
+    }
+
+    pub fn chip_info_v2(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiChipInfoV2,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_chip_info_v2.
+        call_optional!(
+            self.chip_info_v2,
+            "dcmi_get_device_chip_info_v2",
+            |f| unsafe { f(card, device, out) }
+        )
+    }
+
+    pub fn dcmi_version(&self, buffer: &mut [c_char]) -> Result<c_int, DcmiError> {
+        let len = c_uint::try_from(buffer.len()).unwrap_or(c_uint::MAX);
+        // SAFETY: `buffer` has exactly `len` chars.
+        call_optional!(self.dcmi_version, "dcmi_get_dcmi_version", |f| unsafe {
+            f(buffer.as_mut_ptr(), len)
+        })
+    }
+
+    pub fn board_info(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiBoardInfo,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_board_info.
+        call_optional!(self.board_info, "dcmi_get_device_board_info", |f| unsafe {
+            f(card, device, out)
+        })
+    }
+
+    pub fn product_type(
+        &self,
+        card: c_int,
+        device: c_int,
+        buffer: &mut [c_char],
+    ) -> Result<c_int, DcmiError> {
+        let len = c_int::try_from(buffer.len()).unwrap_or(c_int::MAX);
+        // SAFETY: `buffer` has exactly `len` chars.
+        call_optional!(self.product_type, "dcmi_get_product_type", |f| unsafe {
+            f(card, device, buffer.as_mut_ptr(), len)
+        })
+    }
+
+    pub fn device_type(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiUnitType,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live 4-byte enum.
+        call_optional!(self.device_type, "dcmi_get_device_type", |f| unsafe {
+            f(card, device, out)
+        })
+    }
+
+    /// `dcmi_get_device_info` with a typed buffer; `*size` starts as its size.
+    pub fn device_info<T>(
+        &self,
+        card: c_int,
+        device: c_int,
+        main_cmd: abi::DcmiMainCmd,
+        sub_cmd: c_uint,
+        buffer: &mut T,
+    ) -> Result<c_int, DcmiError> {
+        let mut size = c_uint::try_from(std::mem::size_of::<T>()).unwrap_or(c_uint::MAX);
+        let pointer = (buffer as *mut T).cast::<c_void>();
+        // SAFETY: `pointer` addresses a live, exclusively borrowed T of
+        // exactly `size` bytes; callers pass the struct the command documents.
+        call_optional!(self.device_info, "dcmi_get_device_info", |f| unsafe {
+            f(card, device, main_cmd, sub_cmd, pointer, &mut size)
+        })
+    }
+
+    pub fn device_ip(
+        &self,
+        card: c_int,
+        device: c_int,
+        port: abi::DcmiPortType,
+        ip: &mut abi::DcmiIpAddr,
+        mask: &mut abi::DcmiIpAddr,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `ip` and `mask` are live dcmi_ip_addr values.
+        call_optional!(self.device_ip, "dcmi_get_device_ip", |f| unsafe {
+            f(card, device, port, 0, ip, mask)
+        })
+    }
+
+    pub fn memory_info_v3(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiGetMemoryInfoStru,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_get_memory_info_stru.
+        call_optional!(
+            self.memory_info_v3,
+            "dcmi_get_device_memory_info_v3",
+            |f| unsafe { f(card, device, out) }
+        )
+    }
+
+    pub fn hbm_info(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiHbmInfo,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_hbm_info.
+        call_optional!(self.hbm_info, "dcmi_get_device_hbm_info", |f| unsafe {
+            f(card, device, out)
+        })
+    }
+
+    pub fn pcie_info_v2(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiPcieInfoAll,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_pcie_info_all.
+        call_optional!(
+            self.pcie_info_v2,
+            "dcmi_get_device_pcie_info_v2",
+            |f| unsafe { f(card, device, out) }
+        )
+    }
+
+    pub fn health(&self, card: c_int, device: c_int, out: &mut c_uint) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live unsigned int.
+        call_optional!(self.health, "dcmi_get_device_health", |f| unsafe {
+            f(card, device, out)
+        })
+    }
+
+    pub fn errorcode_v2(
+        &self,
+        card: c_int,
+        device: c_int,
+        count: &mut c_int,
+        codes: &mut [c_uint],
+    ) -> Result<c_int, DcmiError> {
+        let len = c_uint::try_from(codes.len()).unwrap_or(c_uint::MAX);
+        // SAFETY: `count` is a live int; `codes` has exactly `len` entries.
+        call_optional!(
+            self.errorcode_v2,
+            "dcmi_get_device_errorcode_v2",
+            |f| unsafe { f(card, device, count, codes.as_mut_ptr(), len) }
+        )
+    }
+
+    pub fn network_health(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiRdfxDetectResult,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live 4-byte enum.
+        call_optional!(
+            self.network_health,
+            "dcmi_get_device_network_health",
+            |f| unsafe { f(card, device, out) }
+        )
+    }
+
+    pub fn create_vdevice(
+        &self,
+        card: c_int,
+        device: c_int,
+        request: &mut abi::DcmiCreateVdevResStru,
+        out: &mut abi::DcmiCreateVdevOut,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `request` and `out` are live structs of the declared types.
+        call_optional!(self.create_vdevice, "dcmi_create_vdevice", |f| unsafe {
+            f(card, device, request, out)
+        })
+    }
+
+    pub fn destroy_vdevice(
+        &self,
+        card: c_int,
+        device: c_int,
+        vdev: c_uint,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer arguments.
+        call_optional!(
+            self.destroy_vdevice,
+            "dcmi_set_destroy_vdevice",
+            |f| unsafe { f(card, device, vdev) }
+        )
+    }
+
+    /// Subscribes every chip's fault events to `sink` (replacing an earlier sink).
+    pub fn subscribe(&self, sink: mpsc::Sender<FaultEvent>) -> Result<c_int, DcmiError> {
+        if let Ok(mut guard) = FAULT_SINK.lock() {
+            *guard = Some(sink);
+        }
+        let filter = abi::DcmiEventFilter::default();
+        // SAFETY: the filter is passed by value (all zero = no filtering, as
+        // upstream passes); the callback is a plain `extern "C"` function that
+        // lives for the whole program.
+        call_optional!(self.subscribe, "dcmi_subscribe_fault_event", |f| unsafe {
+            f(-1, -1, filter, Some(on_fault_event))
+        })
+    }
+}
