@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+fn policy(auto_stowing: bool) -> Policy {
+    Policy {
+        table: Arc::new(FaultTable::builtin()),
+        auto_stowing,
+        linkdown_timeout: Duration::from_secs(30),
+    }
+}
+
+fn reading(phy_id: u32, codes: &[u32]) -> Reading {
+    Reading {
+        phy_id,
+        codes: codes.to_vec(),
+        ..Reading::default()
+    }
+}
+
+/// A code the built-in table grades as unhealthy, whatever it is.
+fn unhealthy_code() -> u32 {
+    let table = FaultTable::builtin();
+    table
+        .iter()
+        .find(|(code, level)| !level.is_healthy() && !is_network(*code))
+        .map(|(code, _)| code.0)
+        .unwrap()
+}
+
+#[test]
+fn chips_start_healthy_and_a_severe_code_makes_one_unhealthy() {
+    let mut tracker = Tracker::new(policy(true), [0, 1]);
+    let first = tracker.snapshot();
+    assert!(first.is_healthy(0) && first.is_healthy(1));
+    assert!(tracker.apply(reading(1, &[unhealthy_code()]), 1_000));
+    let snapshot = tracker.snapshot();
+    assert!(snapshot.is_healthy(0));
+    assert!(!snapshot.is_healthy(1));
+    assert_eq!(snapshot.generation, first.generation + 1);
+    assert_eq!(snapshot.chips[&1].faults[0].since_ms, 1_000);
+}
+
+#[test]
+fn a_chip_is_healthy_again_when_its_faults_clear() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(reading(0, &[unhealthy_code()]), 1_000);
+    assert!(tracker.apply(reading(0, &[]), 2_000));
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(chip.healthy);
+    assert!(chip.faults.is_empty());
+    assert!(!chip.recovering);
+}
+
+#[test]
+fn without_auto_stowing_a_recovered_chip_waits_for_release() {
+    let mut tracker = Tracker::new(policy(false), [0]);
+    tracker.apply(reading(0, &[unhealthy_code()]), 1_000);
+    tracker.apply(reading(0, &[]), 2_000);
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(!chip.healthy);
+    assert!(chip.recovering);
+    assert!(tracker.release(0, 3_000));
+    assert!(tracker.snapshot().is_healthy(0));
+}
+
+#[test]
+fn an_unchanged_reading_publishes_no_new_generation() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(reading(0, &[unhealthy_code()]), 1_000);
+    let generation = tracker.snapshot().generation;
+    assert!(!tracker.apply(reading(0, &[unhealthy_code()]), 5_000));
+    assert_eq!(tracker.snapshot().generation, generation);
+    assert_eq!(
+        tracker.snapshot().chips[&0].faults[0].since_ms,
+        1_000,
+        "first-seen time is kept"
+    );
+}
+
+#[test]
+fn a_dropped_card_is_the_synthetic_card_drop_fault() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(
+        Reading {
+            phy_id: 0,
+            dropped: true,
+            ..Reading::default()
+        },
+        1_000,
+    );
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(!chip.healthy);
+    assert!(chip.dropped);
+    assert_eq!(chip.faults[0].code, CARD_DROPPED);
+    tracker.apply(reading(0, &[]), 2_000);
+    assert!(tracker.snapshot().is_healthy(0));
+}
+
+#[test]
+fn an_unknown_code_is_separate_npu_unless_its_event_was_minor() {
+    let unknown = 0x1234_5678;
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(reading(0, &[unknown]), 1_000);
+    assert_eq!(tracker.snapshot().chips[&0].level, FaultLevel::SeparateNPU);
+    tracker.note_event_severity(unknown, 1);
+    tracker.regrade(1_500);
+    assert_eq!(
+        tracker.snapshot().chips[&0].level,
+        FaultLevel::NotHandleFault
+    );
+    assert!(tracker.snapshot().is_healthy(0));
+}
+
+#[test]
+fn link_down_is_a_network_fault_only_after_the_timeout() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    let down = Reading {
+        phy_id: 0,
+        network: Some(3),
+        ..Reading::default()
+    };
+    tracker.apply(down.clone(), 1_000);
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(chip.network_healthy, "not yet: linkdownTimeout is 30 s");
+    assert!(chip.healthy);
+    assert_eq!(tracker.next_network_deadline(), Some(31_000));
+    tracker.apply(down, 31_000);
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(!chip.network_healthy);
+    assert!(
+        chip.healthy,
+        "a network fault stays out of the chip's own health"
+    );
+    tracker.apply(
+        Reading {
+            phy_id: 0,
+            network: Some(6),
+            ..Reading::default()
+        },
+        32_000,
+    );
+    assert!(
+        tracker.snapshot().chips[&0].network_healthy,
+        "INIT counts as OK"
+    );
+}
+
+#[test]
+fn the_link_down_code_is_kept_out_of_the_chip_level() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(reading(0, &[0x8107_8603]), 1_000);
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(chip.healthy);
+    assert_eq!(chip.level, FaultLevel::Normal);
+    assert_eq!(chip.faults.len(), 1, "still reported as a fault");
+}
+
+#[test]
+fn manual_separation_wins_and_removing_it_restores_the_chip() {
+    let mut tracker = Tracker::new(policy(true), [0, 1]);
+    assert!(tracker.set_manual([1].into(), 1_000));
+    let chip = &tracker.snapshot().chips[&1];
+    assert!(!chip.healthy);
+    assert_eq!(chip.level, FaultLevel::ManuallySeparateNPU);
+    assert!(tracker.set_manual(BTreeSet::new(), 2_000));
+    assert!(tracker.snapshot().is_healthy(1));
+}
+
+#[test]
+fn a_failed_read_makes_the_chip_unhealthy_until_a_good_one() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(
+        Reading {
+            phy_id: 0,
+            failed: true,
+            ..Reading::default()
+        },
+        1_000,
+    );
+    assert!(!tracker.snapshot().is_healthy(0));
+    tracker.apply(reading(0, &[]), 2_000);
+    assert!(tracker.snapshot().is_healthy(0));
+}
+
+#[test]
+fn readings_for_chips_the_node_does_not_have_are_ignored() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    assert!(!tracker.apply(reading(7, &[unhealthy_code()]), 1_000));
+    assert!(!tracker.snapshot().chips.contains_key(&7));
+}
+
+#[test]
+fn a_new_table_regrades_active_codes() {
+    let code = unhealthy_code();
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(reading(0, &[code]), 1_000);
+    let relaxed = format!("{{\"NotHandleFaultCodes\":[\"{code:08X}\"]}}");
+    let (table, _) = FaultTable::parse(relaxed.as_bytes(), 1 << 20).unwrap();
+    assert!(tracker.set_table(Arc::new(table), 2_000));
+    assert!(tracker.snapshot().is_healthy(0));
+}
