@@ -1,0 +1,239 @@
+//! Building the pieces from a [`Config`] and running them: the plugin
+//! daemon and the `inspect` subcommand. `main.rs` only parses and calls in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::dcmi::{Dcmi, OwnerPolicy};
+use crate::device::discovery::{DiscoveryError, discover};
+use crate::device::faults::FaultTable;
+use crate::device::health::Policy;
+use crate::device::model::{Family, Inventory};
+use crate::device::monitor::{HealthMonitor, MonitorCommand};
+use crate::device::naming::{NamingOptions, name_devices};
+use crate::device::topology::Board;
+use crate::plugin::allocate::{Style, present_nodes};
+use crate::plugin::devices::ChipFacts;
+use crate::plugin::lifecycle::{PluginStatus, Supervisor};
+use crate::plugin::service::ServiceContext;
+
+/// Largest fault-code file accepted (the real table is ~10 KB).
+pub const MAX_FAULT_TABLE: usize = 1 << 20;
+
+/// Opens the driver library and discovers the node, retrying until every
+/// card answers or `deviceResetTimeout` passes (cards may be resetting).
+pub async fn open_and_discover(config: &Config) -> anyhow::Result<(Dcmi, Inventory)> {
+    let explicit = config.paths.dcmi_lib.clone();
+    let ld_path = std::env::var("LD_LIBRARY_PATH").ok();
+    let dcmi = tokio::task::spawn_blocking(move || {
+        Dcmi::open(
+            explicit.as_deref(),
+            ld_path.as_deref(),
+            OwnerPolicy::current(),
+        )
+    })
+    .await
+    .context("DCMI loader task failed")??;
+    tracing::info!(library = %dcmi.path().display(), "DCMI initialised");
+    let deadline = Instant::now() + config.device_reset_timeout;
+    loop {
+        let sys_root = config.paths.sys_root.clone();
+        let found = dcmi
+            .call("discovery", Duration::from_secs(60), move |api| {
+                discover(api, &sys_root)
+            })
+            .await;
+        match found {
+            Ok(inventory) => return Ok((dcmi, inventory)),
+            Err(error) if Instant::now() < deadline && is_transient(&error) => {
+                tracing::warn!(%error, "discovery incomplete; retrying until -deviceResetTimeout");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => bail!("device discovery failed: {error}"),
+        }
+    }
+}
+
+/// A card that is still resetting answers "not ready"; worth waiting for.
+fn is_transient(error: &DiscoveryError) -> bool {
+    match error {
+        DiscoveryError::Dcmi(e) | DiscoveryError::Chip { source: e, .. } => e.is_card_dropped(),
+        _ => false,
+    }
+}
+
+/// The fault table in force at start: `--fault-code-file`, else built in.
+pub fn load_fault_table(config: &Config) -> anyhow::Result<FaultTable> {
+    let Some(path) = &config.paths.fault_code_file else {
+        return Ok(FaultTable::builtin());
+    };
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read -fault-code-file {}", path.display()))?;
+    let (table, warnings) = FaultTable::parse(&bytes, MAX_FAULT_TABLE)
+        .with_context(|| format!("invalid -fault-code-file {}", path.display()))?;
+    for warning in warnings {
+        tracing::warn!(file = %path.display(), %warning, "fault-code file");
+    }
+    Ok(table)
+}
+
+/// The board preferred allocation plans for.
+pub fn board_for(config: &Config, inventory: &Inventory) -> Board {
+    if let Some(label) = &config.accelerator_type {
+        match Board::from_accelerator_type(label) {
+            Some(board) => return board,
+            None => tracing::warn!(
+                label,
+                "unknown --accelerator-type; inferring the board from DCMI"
+            ),
+        }
+    }
+    let family = match inventory.family() {
+        Some(Family::Ascend910) => "910",
+        Some(Family::Ascend910B) => "910B",
+        Some(Family::Ascend910A3) => "910A3",
+        _ => "other",
+    };
+    Board::infer(family, inventory.chips.len())
+}
+
+fn health_policy(config: &Config, table: FaultTable) -> Policy {
+    Policy {
+        table: Arc::new(table),
+        auto_stowing: config.auto_stowing,
+        linkdown_timeout: config.linkdown_timeout,
+    }
+}
+
+/// `inspect`: discover, read health once, print.
+pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
+    let (dcmi, inventory) = open_and_discover(config).await?;
+    let policy = health_policy(config, load_fault_table(config)?);
+    let (mut monitor, _) = HealthMonitor::new(dcmi, &inventory, policy, config.list_watch_period);
+    let snapshot = monitor.poll_once().await;
+    let text = if json {
+        crate::inspect::render_json(&inventory, &snapshot)?
+    } else {
+        crate::inspect::render_table(&inventory, &snapshot)
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// The daemon: serve kubelet until SIGTERM/SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    for flag in &config.unimplemented {
+        tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
+    }
+    let (dcmi, inventory) = open_and_discover(&config).await?;
+    let naming = name_devices(
+        &inventory,
+        NamingOptions {
+            share_dev_count: config.share_dev_count,
+            mixed_insert_310p: config.mixed_insert_310p,
+            dynamic_vnpu: !config.preset_virtual_device,
+        },
+    )?;
+    for skipped in &naming.skipped {
+        tracing::warn!(%skipped, "vNPU not advertised");
+    }
+    if naming.resources.is_empty() {
+        bail!("no devices to advertise on this node");
+    }
+    let policy = health_policy(&config, load_fault_table(&config)?);
+    let (mut monitor, snapshots) =
+        HealthMonitor::new(dcmi.clone(), &inventory, policy, config.list_watch_period);
+    monitor.poll_once().await;
+    let events = monitor.subscribe();
+    let (commands, command_rx) = mpsc::channel(16);
+    let stop = CancellationToken::new();
+    let monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
+
+    let board = board_for(&config, &inventory);
+    let facts = ChipFacts {
+        numa: inventory
+            .chips
+            .iter()
+            .filter_map(|c| c.numa_node.map(|n| (c.phy_id, n)))
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let style = Style {
+        ascend_docker: config.use_ascend_docker,
+        present_nodes: present_nodes(&config.paths.dev_root),
+        cdi: false,
+    };
+    let contexts: Vec<Arc<ServiceContext>> = naming
+        .resources
+        .into_iter()
+        .map(|resource| {
+            tracing::info!(
+                resource = %resource.resource_name(),
+                devices = resource.devices.len(),
+                "advertising"
+            );
+            Arc::new(ServiceContext {
+                resource,
+                board,
+                facts: facts.clone(),
+                style: style.clone(),
+                snapshots: snapshots.clone(),
+            })
+        })
+        .collect();
+    let (status, _status_rx) = watch::channel(PluginStatus::default());
+    let supervisor = Supervisor {
+        dir: config.paths.device_plugin_dir(),
+        contexts,
+        policy: OwnerPolicy::current(),
+        status,
+    };
+    let (reload_tx, reload_rx) = mpsc::channel(1);
+    let signals = tokio::spawn(handle_signals(
+        config.clone(),
+        stop.clone(),
+        reload_tx,
+        commands,
+    ));
+    let outcome = supervisor.run(stop.clone(), reload_rx).await;
+    stop.cancel();
+    signals.abort();
+    if let Err(error) = monitor_task.await {
+        tracing::error!(%error, "health monitor task failed");
+    }
+    drop(dcmi);
+    tracing::info!("stopped; sockets removed");
+    outcome.map_err(Into::into)
+}
+
+/// SIGTERM/SIGINT stop; SIGHUP reloads the fault table and re-registers.
+async fn handle_signals(
+    config: Config,
+    stop: CancellationToken,
+    reload: mpsc::Sender<()>,
+    commands: mpsc::Sender<MonitorCommand>,
+) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); stop.cancel(); return Ok(()); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); stop.cancel(); return Ok(()); }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the fault table and re-registering");
+                match load_fault_table(&config) {
+                    Ok(table) => { let _ = commands.send(MonitorCommand::SetTable(Arc::new(table))).await; }
+                    Err(error) => tracing::warn!(error = %format!("{error:#}"), "reload failed; keeping the current table"),
+                }
+                let _ = reload.try_send(());
+            }
+        }
+    }
+}

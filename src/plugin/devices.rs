@@ -1,0 +1,179 @@
+//! Pure translations between a resource's devices and kubelet's messages:
+//! the ListAndWatch list (health from the snapshot, NUMA from discovery) and
+//! GetPreferredAllocation (device IDs <-> chips for the topology rules).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::device::health::Snapshot;
+use crate::device::naming::{Backing, Resource};
+use crate::device::topology::{self, Board, Candidate, Request};
+use crate::proto::deviceplugin::{Device, NumaNode, TopologyInfo};
+
+/// kubelet's health strings.
+pub const HEALTHY: &str = "Healthy";
+pub const UNHEALTHY: &str = "Unhealthy";
+
+/// What the pure functions need to know about chips beyond the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChipFacts {
+    /// phy id -> NUMA node, where sysfs knows it.
+    pub numa: BTreeMap<u32, i64>,
+}
+
+/// The full list kubelet gets for `resource`: every device, its chip's
+/// health (vNPUs and share slots inherit it), and its NUMA node.
+pub fn device_list(resource: &Resource, snapshot: &Snapshot, facts: &ChipFacts) -> Vec<Device> {
+    resource
+        .devices
+        .iter()
+        .map(|device| {
+            let phy = device.backing.phy_id();
+            Device {
+                id: device.id.clone(),
+                health: if snapshot.is_healthy(phy) {
+                    HEALTHY
+                } else {
+                    UNHEALTHY
+                }
+                .to_string(),
+                topology: facts.numa.get(&phy).map(|&node| TopologyInfo {
+                    nodes: vec![NumaNode { id: node }],
+                }),
+            }
+        })
+        .collect()
+}
+
+/// A preferred-allocation request kubelet could not have sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreferError {
+    #[error("allocation_size {0} is not positive")]
+    BadSize(i32),
+    #[error("device ID {0:?} is not a device of this resource")]
+    Unknown(String),
+    #[error("{0}")]
+    Topology(#[from] topology::TopologyError),
+}
+
+/// One container's hint: exactly `size` IDs from `available`, including
+/// `must_include`. Whole chips follow the board's topology rules; vNPUs,
+/// share slots and AI cores are packed onto the fewest chips.
+pub fn preferred(
+    resource: &Resource,
+    board: Board,
+    snapshot: &Snapshot,
+    facts: &ChipFacts,
+    available: &[String],
+    must_include: &[String],
+    size: i32,
+) -> Result<Vec<String>, PreferError> {
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or(PreferError::BadSize(size))?;
+    let lookup = |id: &String| {
+        resource
+            .device(id)
+            .map(|d| d.backing)
+            .ok_or_else(|| PreferError::Unknown(id.clone()))
+    };
+    let available_backings: Vec<(String, Backing)> = available
+        .iter()
+        .map(|id| lookup(id).map(|b| (id.clone(), b)))
+        .collect::<Result<_, _>>()?;
+    for id in must_include {
+        lookup(id)?;
+    }
+    let whole_chips = available_backings
+        .iter()
+        .all(|(_, backing)| matches!(backing, Backing::Chip { .. }));
+    if whole_chips {
+        let candidates: Vec<Candidate> = available_backings
+            .iter()
+            .map(|(_, backing)| {
+                let phy = backing.phy_id();
+                Candidate {
+                    phy,
+                    numa: facts.numa.get(&phy).copied(),
+                    healthy: snapshot.is_healthy(phy),
+                }
+            })
+            .collect();
+        let must: Vec<u32> = must_include
+            .iter()
+            .filter_map(|id| resource.device(id).map(|d| d.backing.phy_id()))
+            .collect();
+        let choice = topology::choose(
+            board,
+            &Request {
+                available: &candidates,
+                must_include: &must,
+                size,
+            },
+        )?;
+        if let Some(note) = &choice.note {
+            tracing::debug!(resource = %resource.type_name, %note, "preferred allocation is a best effort");
+        }
+        let by_phy: BTreeMap<u32, &String> = available_backings
+            .iter()
+            .map(|(id, backing)| (backing.phy_id(), id))
+            .collect();
+        return Ok(choice
+            .phys
+            .iter()
+            .filter_map(|phy| by_phy.get(phy).map(|id| (*id).clone()))
+            .collect());
+    }
+    Ok(pack(&available_backings, must_include, size, snapshot))
+}
+
+/// For sub-chip devices: must-includes first, then devices of the chips
+/// already chosen, then of the chips with the most free devices (healthy
+/// first); ties by device order. Deterministic.
+fn pack(
+    available: &[(String, Backing)],
+    must_include: &[String],
+    size: usize,
+    snapshot: &Snapshot,
+) -> Vec<String> {
+    let mut chosen: Vec<String> = Vec::with_capacity(size);
+    let mut taken: BTreeSet<&str> = BTreeSet::new();
+    for id in must_include {
+        if chosen.len() < size && taken.insert(id.as_str()) {
+            chosen.push(id.clone());
+        }
+    }
+    let mut free_per_chip: BTreeMap<u32, usize> = BTreeMap::new();
+    for (_, backing) in available {
+        *free_per_chip.entry(backing.phy_id()).or_default() += 1;
+    }
+    let used_chips: BTreeSet<u32> = available
+        .iter()
+        .filter(|(id, _)| taken.contains(id.as_str()))
+        .map(|(_, b)| b.phy_id())
+        .collect();
+    let mut rest: Vec<&(String, Backing)> = available
+        .iter()
+        .filter(|(id, _)| !taken.contains(id.as_str()))
+        .collect();
+    rest.sort_by_key(|(id, backing)| {
+        let phy = backing.phy_id();
+        (
+            !snapshot.is_healthy(phy),
+            !used_chips.contains(&phy),
+            std::cmp::Reverse(free_per_chip.get(&phy).copied().unwrap_or(0)),
+            phy,
+            id.clone(),
+        )
+    });
+    for (id, _) in rest {
+        if chosen.len() >= size {
+            break;
+        }
+        chosen.push(id.clone());
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use super::*;
+use crate::device::faults::FaultTable;
+use crate::device::health::{Policy, Reading, Tracker};
+use crate::device::model::Family;
+use crate::device::naming::AdvertisedDevice;
+
+fn chips(type_name: &str, n: u32) -> Resource {
+    Resource {
+        type_name: type_name.into(),
+        family: Family::Ascend910,
+        is_virtual: false,
+        devices: (0..n)
+            .map(|phy| AdvertisedDevice {
+                id: format!("{type_name}-{phy}"),
+                backing: Backing::Chip { phy_id: phy },
+            })
+            .collect(),
+    }
+}
+
+fn snapshot(n: u32, unhealthy: &[u32]) -> Snapshot {
+    let mut tracker = Tracker::new(
+        Policy {
+            table: Arc::new(FaultTable::builtin()),
+            auto_stowing: true,
+            linkdown_timeout: std::time::Duration::from_secs(30),
+        },
+        0..n,
+    );
+    for &phy in unhealthy {
+        tracker.apply(
+            Reading {
+                phy_id: phy,
+                failed: true,
+                ..Reading::default()
+            },
+            1,
+        );
+    }
+    (*tracker.snapshot()).clone()
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn the_list_carries_each_chips_health_and_numa_node() {
+    let resource = chips("Ascend910", 4);
+    let facts = ChipFacts {
+        numa: [(0, 0), (1, 0), (2, 1), (3, 1)].into(),
+    };
+    let list = device_list(&resource, &snapshot(4, &[2]), &facts);
+    let health: Vec<&str> = list.iter().map(|d| d.health.as_str()).collect();
+    assert_eq!(health, [HEALTHY, HEALTHY, UNHEALTHY, HEALTHY]);
+    assert_eq!(list[3].topology.as_ref().unwrap().nodes[0].id, 1);
+    let no_numa = device_list(&resource, &snapshot(4, &[]), &ChipFacts::default());
+    assert!(no_numa.iter().all(|d| d.topology.is_none()));
+}
+
+#[test]
+fn vnpus_inherit_their_chips_health() {
+    let resource = Resource {
+        type_name: "Ascend310P-2c".into(),
+        family: Family::Ascend310P,
+        is_virtual: true,
+        devices: vec![
+            AdvertisedDevice {
+                id: "Ascend310P-2c-100-0".into(),
+                backing: Backing::Vnpu {
+                    phy_id: 0,
+                    vdev_id: 100,
+                },
+            },
+            AdvertisedDevice {
+                id: "Ascend310P-2c-101-1".into(),
+                backing: Backing::Vnpu {
+                    phy_id: 1,
+                    vdev_id: 101,
+                },
+            },
+        ],
+    };
+    let list = device_list(&resource, &snapshot(2, &[1]), &ChipFacts::default());
+    assert_eq!(list[0].health, HEALTHY);
+    assert_eq!(list[1].health, UNHEALTHY);
+}
+
+#[test]
+fn whole_chips_follow_the_board_topology() {
+    let resource = chips("Ascend910", 8);
+    let available = ids(&[
+        "Ascend910-0",
+        "Ascend910-3",
+        "Ascend910-4",
+        "Ascend910-5",
+        "Ascend910-6",
+        "Ascend910-7",
+    ]);
+    let four = preferred(
+        &resource,
+        Board::Module910,
+        &snapshot(8, &[]),
+        &ChipFacts::default(),
+        &available,
+        &[],
+        4,
+    )
+    .unwrap();
+    assert_eq!(
+        four,
+        ids(&["Ascend910-4", "Ascend910-5", "Ascend910-6", "Ascend910-7"])
+    );
+    let two = preferred(
+        &resource,
+        Board::Module910,
+        &snapshot(8, &[]),
+        &ChipFacts::default(),
+        &ids(&["Ascend910-0", "Ascend910-3"]),
+        &[],
+        2,
+    )
+    .unwrap();
+    assert_eq!(two, ids(&["Ascend910-0", "Ascend910-3"]));
+}
+
+#[test]
+fn a_hint_request_with_foreign_ids_or_a_bad_size_is_an_error() {
+    let resource = chips("Ascend910", 8);
+    let snap = snapshot(8, &[]);
+    let facts = ChipFacts::default();
+    assert_eq!(
+        preferred(
+            &resource,
+            Board::Module910,
+            &snap,
+            &facts,
+            &ids(&["Ascend310-0"]),
+            &[],
+            1
+        ),
+        Err(PreferError::Unknown("Ascend310-0".into()))
+    );
+    assert_eq!(
+        preferred(
+            &resource,
+            Board::Module910,
+            &snap,
+            &facts,
+            &ids(&["Ascend910-0"]),
+            &[],
+            0
+        ),
+        Err(PreferError::BadSize(0))
+    );
+    assert!(
+        preferred(
+            &resource,
+            Board::Module910,
+            &snap,
+            &facts,
+            &ids(&["Ascend910-0"]),
+            &[],
+            2
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn share_slots_are_packed_onto_the_fewest_chips_with_must_include_first() {
+    let resource = Resource {
+        type_name: "Ascend310P".into(),
+        family: Family::Ascend310P,
+        is_virtual: false,
+        devices: (0..2)
+            .flat_map(|phy| (0..3).map(move |slot| (phy, slot)))
+            .map(|(phy, slot)| AdvertisedDevice {
+                id: format!("Ascend310P-{phy}-{slot}"),
+                backing: Backing::Share { phy_id: phy, slot },
+            })
+            .collect(),
+    };
+    let available: Vec<String> = resource
+        .devices
+        .iter()
+        .map(|d| d.id.clone())
+        .filter(|id| id != "Ascend310P-0-0")
+        .collect();
+    let answer = preferred(
+        &resource,
+        Board::Generic,
+        &snapshot(2, &[]),
+        &ChipFacts::default(),
+        &available,
+        &ids(&["Ascend310P-0-2"]),
+        2,
+    )
+    .unwrap();
+    assert_eq!(answer, ids(&["Ascend310P-0-2", "Ascend310P-0-1"]));
+    let fresh = preferred(
+        &resource,
+        Board::Generic,
+        &snapshot(2, &[]),
+        &ChipFacts::default(),
+        &available,
+        &[],
+        3,
+    )
+    .unwrap();
+    assert_eq!(
+        fresh,
+        ids(&["Ascend310P-1-0", "Ascend310P-1-1", "Ascend310P-1-2"]),
+        "the chip with the most free slots first"
+    );
+}

@@ -1,0 +1,9 @@
+//! The kubelet-facing side: one gRPC device-plugin service per resource,
+//! registration and restart handling, and the pure Allocate logic.
+
+pub mod allocate;
+pub mod authority;
+pub mod devices;
+pub mod lifecycle;
+pub mod server;
+pub mod service;
