@@ -1,0 +1,4 @@
+//! Logs (stdout + size-rotated file, storm limiting); metrics and health
+//! endpoints live beside them.
+pub mod logfile;
+pub mod logging;
