@@ -23,16 +23,20 @@ pub enum ChaosMode {
     BadIds,
     /// Every call but `dcmi_init` blocks for up to 60 s or until chaos is cleared.
     Hang,
+    /// `dcmi_subscribe_fault_event` answers -8255, like drivers without fault
+    /// events; consumers must fall back to polling.
+    NoEvents,
 }
 
 /// Every mode, for usage text and tests.
-pub const ALL_MODES: [ChaosMode; 6] = [
+pub const ALL_MODES: [ChaosMode; 7] = [
     ChaosMode::NegativeCount,
     ChaosMode::CountOverflow,
     ChaosMode::NoNul,
     ChaosMode::BadUtf8,
     ChaosMode::BadIds,
     ChaosMode::Hang,
+    ChaosMode::NoEvents,
 ];
 
 impl ChaosMode {
@@ -45,6 +49,7 @@ impl ChaosMode {
             ChaosMode::BadUtf8 => "bad-utf8",
             ChaosMode::BadIds => "bad-ids",
             ChaosMode::Hang => "hang",
+            ChaosMode::NoEvents => "no-events",
         }
     }
 }

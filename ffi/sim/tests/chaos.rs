@@ -194,3 +194,14 @@ fn chaos_set_in_the_state_file_replaces_the_environment_value() {
     assert_eq!(logic_id(2, 0), (DCMI_OK, 2));
     assert!(card_list(64).1 < 0);
 }
+
+#[test]
+fn no_events_refuses_fault_subscriptions_like_an_old_driver() {
+    let session = chaos_session("910-8", "no-events");
+    assert_eq!(
+        subscribe(-1, -1, DcmiEventFilter::default()),
+        DCMI_ERR_CODE_NOT_SUPPORT
+    );
+    assert_eq!(card_list(64).0, DCMI_OK, "everything else still works");
+    drop(session);
+}

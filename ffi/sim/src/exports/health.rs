@@ -177,6 +177,9 @@ pub extern "C" fn dcmi_subscribe_fault_event(
     call(|| {
         let handler = handler.ok_or(DCMI_ERR_CODE_INVALID_PARAMETER)?;
         with_sim(|sim| {
+            if sim.chaos().has(ChaosMode::NoEvents) {
+                return Err(DCMI_ERR_CODE_NOT_SUPPORT);
+            }
             match (card_id, device_id) {
                 (-1, -1) => {}
                 (-1, _) | (_, -1) => return Err(DCMI_ERR_CODE_INVALID_PARAMETER),
