@@ -46,7 +46,7 @@ pub async fn open_and_discover(config: &Config) -> anyhow::Result<(Dcmi, Invento
     loop {
         let sys_root = config.paths.sys_root.clone();
         let found = dcmi
-            .call("discovery", Duration::from_secs(60), move |api| {
+            .call("discovery", config.dcmi_timeout, move |api| {
                 discover(api, &sys_root)
             })
             .await;
@@ -104,6 +104,14 @@ pub fn board_for(config: &Config, inventory: &Inventory) -> Board {
     Board::infer(family, inventory.chips.len())
 }
 
+fn naming_options(config: &Config) -> NamingOptions {
+    NamingOptions {
+        share_dev_count: config.share_dev_count,
+        mixed_insert_310p: config.mixed_insert_310p,
+        dynamic_vnpu: !config.preset_virtual_device,
+    }
+}
+
 fn health_policy(config: &Config, table: FaultTable) -> Policy {
     Policy {
         table: Arc::new(table),
@@ -115,13 +123,14 @@ fn health_policy(config: &Config, table: FaultTable) -> Policy {
 /// `inspect`: discover, read health once, print.
 pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
     let (dcmi, inventory) = open_and_discover(config).await?;
+    let naming = name_devices(&inventory, naming_options(config))?;
     let policy = health_policy(config, load_fault_table(config)?);
     let (mut monitor, _) = HealthMonitor::new(dcmi, &inventory, policy, config.list_watch_period);
     let snapshot = monitor.poll_once().await;
     let text = if json {
-        crate::inspect::render_json(&inventory, &snapshot)?
+        crate::inspect::render_json(&inventory, &naming, &snapshot)?
     } else {
-        crate::inspect::render_table(&inventory, &snapshot)
+        crate::inspect::render_table(&inventory, &naming, &snapshot)
     };
     println!("{text}");
     Ok(())
@@ -133,14 +142,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
     }
     let (dcmi, inventory) = open_and_discover(&config).await?;
-    let naming = name_devices(
-        &inventory,
-        NamingOptions {
-            share_dev_count: config.share_dev_count,
-            mixed_insert_310p: config.mixed_insert_310p,
-            dynamic_vnpu: !config.preset_virtual_device,
-        },
-    )?;
+    let naming = name_devices(&inventory, naming_options(&config))?;
     for skipped in &naming.skipped {
         tracing::warn!(%skipped, "vNPU not advertised");
     }
@@ -167,7 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let style = Style {
         ascend_docker: config.use_ascend_docker,
         present_nodes: present_nodes(&config.paths.dev_root),
-        cdi: false,
+        cdi: config.cdi_devices,
     };
     let contexts: Vec<Arc<ServiceContext>> = naming
         .resources
@@ -184,6 +186,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 facts: facts.clone(),
                 style: style.clone(),
                 snapshots: snapshots.clone(),
+                epoch: Default::default(),
             })
         })
         .collect();
@@ -201,15 +204,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         reload_tx,
         commands,
     ));
-    let outcome = supervisor.run(stop.clone(), reload_rx).await;
+    let mut monitor_task = monitor_task;
+    let outcome = tokio::select! {
+        outcome = supervisor.run(stop.clone(), reload_rx) => outcome.map_err(anyhow::Error::from),
+        ended = &mut monitor_task => {
+            // The monitor only returns when told to stop; anything else is a bug
+            // that would freeze health: exit so the DaemonSet restarts us.
+            Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
+        }
+    };
     stop.cancel();
     signals.abort();
-    if let Err(error) = monitor_task.await {
-        tracing::error!(%error, "health monitor task failed");
+    if !monitor_task.is_finished() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), monitor_task).await;
     }
     drop(dcmi);
     tracing::info!("stopped; sockets removed");
-    outcome.map_err(Into::into)
+    outcome
 }
 
 /// SIGTERM/SIGINT stop; SIGHUP reloads the fault table and re-registers.

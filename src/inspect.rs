@@ -4,6 +4,24 @@ use serde::Serialize;
 
 use crate::device::health::{ChipState, Snapshot};
 use crate::device::model::{Chip, Inventory};
+use crate::device::naming::Naming;
+
+#[derive(Debug, Serialize)]
+struct ResourceView {
+    resource: String,
+    devices: Vec<String>,
+}
+
+fn resources(naming: &Naming) -> Vec<ResourceView> {
+    naming
+        .resources
+        .iter()
+        .map(|r| ResourceView {
+            resource: r.resource_name(),
+            devices: r.devices.iter().map(|d| d.id.clone()).collect(),
+        })
+        .collect()
+}
 
 #[derive(Debug, Serialize)]
 struct ChipView<'a> {
@@ -21,6 +39,8 @@ struct NodeView<'a> {
     dcmi_version: &'a Option<String>,
     super_pod: &'a Option<crate::device::model::SuperPod>,
     chips: Vec<ChipView<'a>>,
+    resources: Vec<ResourceView>,
+    skipped_vnpus: &'a [String],
 }
 
 fn health_of(state: Option<&ChipState>) -> (&'static str, &'static str, Vec<String>, bool) {
@@ -42,6 +62,7 @@ fn health_of(state: Option<&ChipState>) -> (&'static str, &'static str, Vec<Stri
 /// Machine-readable form: every discovery field plus health.
 pub fn render_json(
     inventory: &Inventory,
+    naming: &Naming,
     snapshot: &Snapshot,
 ) -> Result<String, serde_json::Error> {
     let chips = inventory
@@ -64,11 +85,13 @@ pub fn render_json(
         dcmi_version: &inventory.dcmi_version,
         super_pod: &inventory.super_pod,
         chips,
+        resources: resources(naming),
+        skipped_vnpus: &naming.skipped,
     })
 }
 
-/// Human-readable table, one row per chip.
-pub fn render_table(inventory: &Inventory, snapshot: &Snapshot) -> String {
+/// Human-readable table, one row per chip, then the resources.
+pub fn render_table(inventory: &Inventory, naming: &Naming, snapshot: &Snapshot) -> String {
     let header = [
         "CARD", "CHIP", "PHY", "LOGIC", "FAMILY", "NAME", "HEALTH", "FAULTS", "VNPUS", "IP",
         "MEMORY",
@@ -115,6 +138,17 @@ pub fn render_table(inventory: &Inventory, snapshot: &Snapshot) -> String {
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    out.push('\n');
+    for resource in resources(naming) {
+        out.push_str(&format!(
+            "{}: {}\n",
+            resource.resource,
+            resource.devices.join(",")
+        ));
+    }
+    for skipped in &naming.skipped {
+        out.push_str(&format!("not advertised: {skipped}\n"));
     }
     out
 }

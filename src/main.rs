@@ -74,6 +74,9 @@ fn main() -> ExitCode {
             None => app::run(config.clone()).await,
         }
     });
+    // A driver call that hung past its timeout still holds a blocking thread;
+    // do not let it hold the process too.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -57,6 +57,8 @@ pub const FLAGS: &[(&str, &str, Kind)] = &[
     ("fault-code-file", "fault-code-file", Kind::Value),
     ("kubeconfig", "kubeconfig", Kind::Value),
     ("accelerator-type", "accelerator-type", Kind::Value),
+    ("dcmi-timeout", "dcmi-timeout", Kind::Value),
+    ("cdi-devices", "cdi-devices", Kind::Bool),
     ("json", "json", Kind::Bool),
     ("help", "help", Kind::Bool),
 ];

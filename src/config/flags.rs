@@ -165,6 +165,13 @@ pub struct Flags {
     /// kubeconfig for running outside the cluster (default: in-cluster, then KUBECONFIG).
     #[arg(long = "kubeconfig", env = "KUBECONFIG", global = true)]
     pub kubeconfig: Option<PathBuf>,
+    /// Also name allocated devices through CDI (`huawei.com/npu=<n>`), for
+    /// runtimes with the Ascend CDI spec installed.
+    #[arg(long = "cdi-devices", value_parser = go_bool, action = ArgAction::Set, default_value = "false", global = true)]
+    pub cdi_devices: bool,
+    /// Seconds discovery may take before a hung driver is reported (1..600).
+    #[arg(long = "dcmi-timeout", value_parser = go_int, default_value = "60", global = true)]
+    pub dcmi_timeout: i64,
     /// Board layout for preferred allocation, as the node label accelerator-type spells it.
     #[arg(long = "accelerator-type", global = true)]
     pub accelerator_type: Option<String>,

@@ -105,6 +105,10 @@ pub struct Config {
     pub linkdown_timeout: Duration,
     pub mixed_insert_310p: bool,
     pub device_reset_timeout: Duration,
+    /// Bound for discovery as a whole (a hung driver is an error, not a hang).
+    pub dcmi_timeout: Duration,
+    /// Add CDI device names to Allocate answers.
+    pub cdi_devices: bool,
     pub healthz: Option<SocketAddr>,
     pub accelerator_type: Option<String>,
     pub paths: Paths,
@@ -140,6 +144,7 @@ impl Config {
         let share = in_range("shareDevCount", flags.share_dev_count, 1, 100)?;
         let linkdown = in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
         let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
+        let dcmi_timeout = in_range("dcmi-timeout", flags.dcmi_timeout, 1, 600)?;
         let scan_delay = flags.third_party_scan_delay;
         if scan_delay < 0 {
             return Err(reject(
@@ -219,6 +224,8 @@ impl Config {
             linkdown_timeout: Duration::from_secs(linkdown.unsigned_abs()),
             mixed_insert_310p: flags.use_310p_mixed_insert,
             device_reset_timeout: Duration::from_secs(reset_timeout.unsigned_abs()),
+            dcmi_timeout: Duration::from_secs(dcmi_timeout.unsigned_abs()),
+            cdi_devices: flags.cdi_devices,
             healthz,
             accelerator_type: flags.accelerator_type,
             paths: Paths {

@@ -138,6 +138,7 @@ fn out_of_range_values_are_rejected_naming_the_flag() {
         ),
         (&["-fdFlag=true"], "fdFlag"),
         (&["--dcmi-lib=lib/libdcmi.so"], "dcmi-lib"),
+        (&["--dcmi-timeout=0"], "dcmi-timeout"),
     ];
     for (args, flag) in cases {
         assert_eq!(invalid_flag(args), *flag, "{args:?}");
