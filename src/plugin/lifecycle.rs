@@ -67,6 +67,28 @@ pub fn check_directory(dir: &Path, policy: OwnerPolicy) -> Result<(), LifecycleE
     Ok(())
 }
 
+/// What the supervisor listens to between restarts.
+struct Events {
+    /// The device-plugin directory changed.
+    changed: mpsc::Receiver<()>,
+    ended: mpsc::UnboundedReceiver<StreamEnded>,
+    reload: mpsc::Receiver<()>,
+}
+
+enum Event {
+    ServerStopped(usize, String),
+    StreamEnded(StreamEnded),
+    Check,
+}
+
+/// Registers one resource, starting a new epoch first so the stream kubelet
+/// closes in response is recognised as ours.
+async fn register(kubelet: &Path, context: &ServiceContext) -> Result<(), ServeError> {
+    context.next_epoch();
+    let resource = &context.resource;
+    server::register(kubelet, &resource.resource_name(), &resource.socket_name()).await
+}
+
 /// Why a generation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Restart {
@@ -91,54 +113,61 @@ impl Supervisor {
     pub async fn run(
         self,
         stop: CancellationToken,
-        mut reload: mpsc::Receiver<()>,
+        reload: mpsc::Receiver<()>,
     ) -> Result<(), LifecycleError> {
         wait_for_directory(&self.dir, &stop).await;
         check_directory(&self.dir, self.policy)?;
-        let (changed_tx, mut changed) = mpsc::channel::<()>(1);
+        let (changed_tx, changed) = mpsc::channel::<()>(1);
         let watcher = spawn_dir_watcher(self.dir.clone(), changed_tx, stop.clone());
-        let (ended_tx, mut ended) = mpsc::unbounded_channel::<StreamEnded>();
+        let (ended_tx, ended) = mpsc::unbounded_channel::<StreamEnded>();
+        let mut events = Events {
+            changed,
+            ended,
+            reload,
+        };
         let mut generation = 0u64;
         let mut kubelet_seen: Option<u64> = None;
         let result = loop {
             generation += 1;
             let serving = stop.child_token();
-            let mut servers = match self.serve_all(generation, &serving, &ended_tx) {
+            let mut servers = match self.serve_all(&serving, &ended_tx) {
                 Ok(servers) => servers,
                 Err((error, partial)) => {
+                    // kubelet may sweep the directory while we bind; try again.
+                    tracing::warn!(%error, "could not serve; retrying");
                     serving.cancel();
                     shut_down(partial).await;
-                    self.remove_sockets();
-                    break Err(error.into());
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                    if stop.is_cancelled() {
+                        self.remove_sockets();
+                        break Ok(());
+                    }
+                    continue;
                 }
             };
-            let inode = self.register_all(&stop, &mut changed).await;
-            if let Some(inode) = inode {
-                if kubelet_seen.is_some_and(|seen| seen != inode) {
-                    self.status.send_modify(|s| s.kubelet_restarts += 1);
+            let reason = match self.register_all(&stop, &mut events.changed).await {
+                Ok(inode) => {
+                    if kubelet_seen.is_some_and(|seen| seen != inode) {
+                        self.status.send_modify(|s| s.kubelet_restarts += 1);
+                    }
+                    kubelet_seen = Some(inode);
+                    self.status.send_modify(|s| {
+                        s.registered = true;
+                        s.generation = generation;
+                    });
+                    tracing::info!(
+                        generation,
+                        resources = self.contexts.len(),
+                        "registered with kubelet"
+                    );
+                    self.wait(&stop, &mut events, &mut servers, Some(inode))
+                        .await
                 }
-                kubelet_seen = Some(inode);
-                self.status.send_modify(|s| {
-                    s.registered = true;
-                    s.generation = generation;
-                });
-                tracing::info!(
-                    generation,
-                    resources = self.contexts.len(),
-                    "registered with kubelet"
-                );
-            }
-            let reason = self
-                .wait(
-                    &stop,
-                    &mut changed,
-                    &mut ended,
-                    &mut reload,
-                    &mut servers,
-                    inode,
-                    generation,
-                )
-                .await;
+                Err(reason) => reason,
+            };
             self.status.send_modify(|s| s.registered = false);
             serving.cancel();
             shut_down(servers).await;
@@ -155,7 +184,6 @@ impl Supervisor {
     /// Binds and serves every resource's socket for one generation.
     fn serve_all(
         &self,
-        generation: u64,
         serving: &CancellationToken,
         ended: &mpsc::UnboundedSender<StreamEnded>,
     ) -> Result<Vec<Server>, (ServeError, Vec<Server>)> {
@@ -166,12 +194,7 @@ impl Supervisor {
                 Ok(listener) => listener,
                 Err(error) => return Err((error, servers)),
             };
-            let service = PluginService::new(
-                Arc::clone(context),
-                generation,
-                serving.clone(),
-                ended.clone(),
-            );
+            let service = PluginService::new(Arc::clone(context), serving.clone(), ended.clone());
             let handle = server::spawn(service, listener, serving.clone());
             servers.push((context.resource.type_name.clone(), handle));
         }
@@ -179,41 +202,38 @@ impl Supervisor {
     }
 
     /// Registers every resource, retrying with backoff; returns the inode of
-    /// the kubelet socket it registered with, or `None` if stopped first.
+    /// the kubelet socket it registered with. Gives up (to re-serve) when
+    /// one of our sockets disappears meanwhile, as a kubelet restart does.
     async fn register_all(
         &self,
         stop: &CancellationToken,
         changed: &mut mpsc::Receiver<()>,
-    ) -> Option<u64> {
+    ) -> Result<u64, Restart> {
         let kubelet = self.dir.join(KUBELET_SOCKET);
         let mut backoff = Duration::from_millis(50);
         loop {
+            if let Some(name) = self.missing_socket() {
+                return Err(Restart::SocketGone(name));
+            }
             let inode = socket_inode(&kubelet);
             let mut failure = None;
             if inode.is_some() {
                 for context in &self.contexts {
-                    let resource = &context.resource;
-                    if let Err(error) = server::register(
-                        &kubelet,
-                        &resource.resource_name(),
-                        &resource.socket_name(),
-                    )
-                    .await
-                    {
+                    if let Err(error) = register(&kubelet, context).await {
                         failure = Some(error);
                         break;
                     }
                 }
             }
             match (inode, failure) {
-                (Some(inode), None) if socket_inode(&kubelet) == Some(inode) => return Some(inode),
+                (Some(inode), None) if socket_inode(&kubelet) == Some(inode) => return Ok(inode),
                 (_, Some(error)) => {
                     tracing::warn!(%error, retry_in = ?backoff, "registration failed")
                 }
                 _ => tracing::debug!(retry_in = ?backoff, "waiting for kubelet.sock"),
             }
             tokio::select! {
-                () = stop.cancelled() => return None,
+                () = stop.cancelled() => return Err(Restart::Stop),
                 () = tokio::time::sleep(backoff) => {}
                 Some(()) = changed.recv() => {}
             }
@@ -221,46 +241,74 @@ impl Supervisor {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Waits until the current generation must end. A stream that ended
+    /// on its own only re-registers its resource.
     async fn wait(
         &self,
         stop: &CancellationToken,
-        changed: &mut mpsc::Receiver<()>,
-        ended: &mut mpsc::UnboundedReceiver<StreamEnded>,
-        reload: &mut mpsc::Receiver<()>,
-        servers: &mut [Server],
+        events: &mut Events,
+        servers: &mut Vec<Server>,
         inode: Option<u64>,
-        generation: u64,
     ) -> Restart {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let names: Vec<String> = servers.iter().map(|(name, _)| name.clone()).collect();
             let finished = async {
                 if servers.is_empty() {
                     std::future::pending::<()>().await;
                 }
-                let (result, index, _) =
+                let (outcome, index, _) =
                     futures::future::select_all(servers.iter_mut().map(|(_, handle)| handle)).await;
-                (result, index)
+                (outcome, index)
             };
-            tokio::select! {
+            let event = tokio::select! {
+                biased;
                 () = stop.cancelled() => return Restart::Stop,
-                Some(()) = reload.recv() => return Restart::Reload,
-                Some(end) = ended.recv() => {
-                    if end.generation == generation {
-                        return Restart::StreamEnded(end.resource);
+                Some(()) = events.reload.recv() => return Restart::Reload,
+                (outcome, index) = finished => Event::ServerStopped(index, format!("{outcome:?}")),
+                Some(end) = events.ended.recv() => Event::StreamEnded(end),
+                Some(()) = events.changed.recv() => Event::Check,
+                _ = tick.tick() => Event::Check,
+            };
+            match event {
+                Event::ServerStopped(index, outcome) => {
+                    // Its handle is finished: it must not be awaited again.
+                    let (name, _) = servers.swap_remove(index);
+                    if stop.is_cancelled() {
+                        return Restart::Stop;
                     }
-                }
-                (result, index) = finished => {
-                    let name = names.get(index).cloned().unwrap_or_default();
-                    tracing::error!(resource = %name, outcome = ?result, "a device-plugin server stopped");
+                    tracing::error!(resource = %name, %outcome, "a device-plugin server stopped");
                     return Restart::ServerFailed(name);
                 }
-                Some(()) = changed.recv() => {}
-                _ = tick.tick() => {}
+                Event::StreamEnded(end) => {
+                    if let Some(reason) = self.stream_ended(&end).await {
+                        return reason;
+                    }
+                }
+                Event::Check => {}
             }
             if let Some(reason) = self.check_state(inode) {
                 return reason;
+            }
+        }
+    }
+
+    /// kubelet dropped a stream we did not cause: register that resource
+    /// again (kubelet then opens a new stream). Streams closed because we
+    /// re-registered carry an older epoch and are ignored.
+    async fn stream_ended(&self, end: &StreamEnded) -> Option<Restart> {
+        let context = self
+            .contexts
+            .iter()
+            .find(|c| c.resource.type_name == end.resource)?;
+        if context.epoch() != end.epoch {
+            return None;
+        }
+        tracing::info!(resource = %end.resource, "ListAndWatch stream ended; registering again");
+        match register(&self.dir.join(KUBELET_SOCKET), context).await {
+            Ok(()) => None,
+            Err(error) => {
+                tracing::warn!(%error, "re-registration failed; re-serving everything");
+                Some(Restart::StreamEnded(end.resource.clone()))
             }
         }
     }
@@ -270,11 +318,15 @@ impl Supervisor {
         if current.is_some() && current != registered_inode {
             return Some(Restart::KubeletReplaced);
         }
+        self.missing_socket().map(Restart::SocketGone)
+    }
+
+    /// The first of our sockets that is no longer in the directory.
+    fn missing_socket(&self) -> Option<String> {
         self.contexts
             .iter()
             .map(|c| c.resource.socket_name())
             .find(|name| socket_inode(&self.dir.join(name)).is_none())
-            .map(Restart::SocketGone)
     }
 
     fn remove_sockets(&self) {

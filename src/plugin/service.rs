@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
@@ -26,11 +27,13 @@ pub fn plugin_options() -> pb::DevicePluginOptions {
     }
 }
 
-/// Why a service asks the lifecycle to re-register.
+/// A ListAndWatch stream ended while we were serving; `epoch` is the
+/// resource's registration epoch when the stream began, so streams that
+/// kubelet closed because we re-registered can be told apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEnded {
     pub resource: String,
-    pub generation: u64,
+    pub epoch: u64,
 }
 
 /// Everything one resource's service reads; shared, read-only.
@@ -41,13 +44,25 @@ pub struct ServiceContext {
     pub facts: ChipFacts,
     pub style: Style,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Bumped before every Register of this resource.
+    pub epoch: AtomicU64,
 }
 
-/// One resource's service for one serving generation.
+impl ServiceContext {
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Starts a new registration epoch; returns it.
+    pub fn next_epoch(&self) -> u64 {
+        self.epoch.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// One resource's service while one server runs.
 #[derive(Debug, Clone)]
 pub struct PluginService {
     context: Arc<ServiceContext>,
-    generation: u64,
     stop: CancellationToken,
     ended: mpsc::UnboundedSender<StreamEnded>,
 }
@@ -55,13 +70,11 @@ pub struct PluginService {
 impl PluginService {
     pub fn new(
         context: Arc<ServiceContext>,
-        generation: u64,
         stop: CancellationToken,
         ended: mpsc::UnboundedSender<StreamEnded>,
     ) -> Self {
         Self {
             context,
-            generation,
             stop,
             ended,
         }
@@ -91,6 +104,7 @@ enum ServiceError {
 /// we are still serving (kubelet restarted or dropped us).
 struct EndGuard {
     service: PluginService,
+    epoch: u64,
 }
 
 impl Drop for EndGuard {
@@ -98,7 +112,7 @@ impl Drop for EndGuard {
         if !self.service.stop.is_cancelled() {
             let _ = self.service.ended.send(StreamEnded {
                 resource: self.service.context.resource.type_name.clone(),
-                generation: self.service.generation,
+                epoch: self.epoch,
             });
         }
     }
@@ -185,6 +199,7 @@ impl DevicePlugin for PluginService {
         let context = Arc::clone(&self.context);
         let guard = EndGuard {
             service: self.clone(),
+            epoch: context.epoch(),
         };
         let mut last: Option<Vec<pb::Device>> = None;
         let lists = WatchStream::new(context.snapshots.clone())
