@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what it needs, runs every
+# check, cleans up after itself. Exit status is non-zero on any failure.
+#
+#   scripts/test.sh            everything
+#   SKIP_AUDIT=1 scripts/test.sh   skip the dependency audit (offline DB missing)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "toolchain components"
+ensure_rust_components
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo build (the simulator library and its CLI are test inputs)"
+cargo build --workspace --locked
+
+step "cargo test (unit, simulator, integration over unix sockets)"
+cargo test --workspace --locked
+
+if [ "${SKIP_AUDIT:-0}" != 1 ]; then
+    step "dependency audit against the offline advisory database"
+    scripts/audit.sh
+fi
+
+step "done in $(( $(date +%s) - started ))s"
