@@ -199,6 +199,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let signals = tokio::spawn(handle_signals(
+        Signals::register()?,
         config.clone(),
         stop.clone(),
         reload_tx,
@@ -223,21 +224,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     outcome
 }
 
+/// The signals the daemon reacts to, registered before serving so a failure
+/// to register them stops the start instead of leaving SIGTERM unhandled.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
+    }
+}
+
 /// SIGTERM/SIGINT stop; SIGHUP reloads the fault table and re-registers.
 async fn handle_signals(
+    mut signals: Signals,
     config: Config,
     stop: CancellationToken,
     reload: mpsc::Sender<()>,
     commands: mpsc::Sender<MonitorCommand>,
-) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+) {
     loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); stop.cancel(); return Ok(()); }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); stop.cancel(); return Ok(()); }
-            _ = hup.recv() => {
+            _ = signals.term.recv() => { tracing::info!("SIGTERM: stopping"); stop.cancel(); return; }
+            _ = signals.int.recv() => { tracing::info!("SIGINT: stopping"); stop.cancel(); return; }
+            _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading the fault table and re-registering");
                 match load_fault_table(&config) {
                     Ok(table) => { let _ = commands.send(MonitorCommand::SetTable(Arc::new(table))).await; }
