@@ -1,0 +1,310 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// The baseDeviceInfos strings below were produced by Go 1.26
+// `json.Marshal(map[string]*NpuBaseInfo{...})` and are kept verbatim.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use proptest::prelude::*;
+
+use super::*;
+use crate::device::model::{MemoryKind, SuperPod};
+
+fn chip(phy_id: u32, family: Family, chip_name: &str) -> Chip {
+    Chip {
+        card_id: 0,
+        device_index: 0,
+        logic_id: phy_id,
+        phy_id,
+        family,
+        chip_name: chip_name.into(),
+        chip_type: "Ascend".into(),
+        chip_version: "V1".into(),
+        npu_name: None,
+        board_id: Some(0x22),
+        product_type: None,
+        aicore: 20,
+        memory_mb: Some(65_536),
+        memory_kind: MemoryKind::Hbm,
+        ip: None,
+        pci: None,
+        numa_node: None,
+        vnpus: Vec::new(),
+    }
+}
+
+fn inventory(chips: Vec<Chip>) -> Inventory {
+    Inventory {
+        chips,
+        dcmi_version: None,
+        driver_version: Some("24.1.rc2".into()),
+        super_pod: None,
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn node_910b3() -> Inventory {
+    inventory(
+        (0..8)
+            .map(|phy| chip(phy, Family::Ascend910B, "910B3"))
+            .collect(),
+    )
+}
+
+#[test]
+fn a_910b3_node_gets_every_label_of_section_6() {
+    let desired = desired_labels(&node_910b3(), &BTreeMap::new());
+    assert_eq!(
+        desired.labels,
+        map(&[
+            (ACCELERATOR, "huawei-Ascend910"),
+            (CHIP_NAME, "910B3"),
+            (SERVER_TYPE, "Ascend910B-20"),
+            (DRIVER_VERSION, "24.1.rc2"),
+            (CHIP_MEMORY, "64G"),
+        ])
+    );
+    assert!(desired.issues.is_empty());
+}
+
+#[test]
+fn servertype_is_proposed_only_when_the_node_has_none() {
+    let existing = map(&[(SERVER_TYPE, "Ascend910B-24")]);
+    let desired = desired_labels(&node_910b3(), &existing);
+    assert!(!desired.labels.contains_key(SERVER_TYPE));
+}
+
+#[test]
+fn the_300i_a2_board_gets_accelerator_type_card_910b_infer() {
+    for (board, expected) in [(0x28, true), (0x29, true), (0x69, false), (0x22, false)] {
+        let mut inv = node_910b3();
+        inv.chips[0].board_id = Some(board);
+        let labels = desired_labels(&inv, &BTreeMap::new()).labels;
+        assert_eq!(
+            labels.get(ACCELERATOR_TYPE).map(String::as_str),
+            expected.then_some(CARD_910B_INFER),
+            "board {board:#x}"
+        );
+    }
+    let mut other = inventory(vec![chip(0, Family::Ascend310P, "310P3")]);
+    other.chips[0].board_id = Some(0x28);
+    assert!(
+        !desired_labels(&other, &BTreeMap::new())
+            .labels
+            .contains_key(ACCELERATOR_TYPE)
+    );
+}
+
+#[test]
+fn other_families_label_their_own_accelerator_servertype_and_memory() {
+    let mut p310 = chip(0, Family::Ascend310P, "310P3");
+    p310.aicore = 8;
+    p310.memory_kind = MemoryKind::Ddr;
+    let labels = desired_labels(&inventory(vec![p310]), &BTreeMap::new()).labels;
+    assert_eq!(labels.get(ACCELERATOR).unwrap(), "huawei-Ascend310P");
+    assert_eq!(labels.get(SERVER_TYPE).unwrap(), "Ascend310P-8");
+    assert!(
+        !labels.contains_key(CHIP_MEMORY),
+        "DDR is no on-chip memory"
+    );
+
+    let labels = desired_labels(
+        &inventory(vec![chip(0, Family::Ascend950, "Ascend950PR")]),
+        &BTreeMap::new(),
+    )
+    .labels;
+    assert_eq!(labels.get(ACCELERATOR).unwrap(), "huawei-npu");
+    assert_eq!(labels.get(SERVER_TYPE).unwrap(), "npu-20");
+
+    let mut a3 = chip(0, Family::Ascend910A3, "Ascend910");
+    a3.memory_mb = Some(65_535);
+    let labels = desired_labels(&inventory(vec![a3]), &BTreeMap::new()).labels;
+    assert_eq!(labels.get(SERVER_TYPE).unwrap(), "Ascend910A3-20");
+    assert_eq!(
+        labels.get(CHIP_MEMORY).unwrap(),
+        "63G",
+        "rounded down as Go does"
+    );
+}
+
+#[test]
+fn an_invalid_driver_version_is_sanitised_and_reported() {
+    let mut inv = node_910b3();
+    inv.driver_version = Some("23.0.rc3+b050".into());
+    let desired = desired_labels(&inv, &BTreeMap::new());
+    assert_eq!(desired.labels.get(DRIVER_VERSION).unwrap(), "23.0.rc3_b050");
+    assert_eq!(
+        desired.issues,
+        [LabelIssue {
+            key: DRIVER_VERSION.into(),
+            original: "23.0.rc3+b050".into(),
+            written: Some("23.0.rc3_b050".into()),
+        }]
+    );
+    assert!(desired.issues[0].to_string().contains("23.0.rc3+b050"));
+}
+
+#[test]
+fn a_value_with_nothing_valid_left_is_skipped_and_reported() {
+    let mut inv = node_910b3();
+    inv.driver_version = Some("+++".into());
+    inv.chips[0].chip_name = String::new();
+    let desired = desired_labels(&inv, &BTreeMap::new());
+    assert!(!desired.labels.contains_key(DRIVER_VERSION));
+    assert!(!desired.labels.contains_key(CHIP_NAME));
+    let skipped: Vec<&str> = desired
+        .issues
+        .iter()
+        .filter(|issue| issue.written.is_none())
+        .map(|issue| issue.key.as_str())
+        .collect();
+    assert_eq!(skipped, [CHIP_NAME, DRIVER_VERSION]);
+}
+
+#[test]
+fn label_values_follow_the_kubernetes_rules() {
+    for valid in ["a", "910B3", "24.1.rc2", "a-b_c.d", &"x".repeat(63)] {
+        assert!(is_valid_label_value(valid), "{valid:?}");
+    }
+    for invalid in ["", "-a", "a-", ".a", "a+b", "a b", "é", &"x".repeat(64)] {
+        assert!(!is_valid_label_value(invalid), "{invalid:?}");
+    }
+    assert_eq!(sanitise_label_value(&"v".repeat(70)).unwrap().len(), 63);
+    assert_eq!(
+        sanitise_label_value(&format!("{}-.x", "v".repeat(62))).as_deref(),
+        Some("v".repeat(62).as_str()),
+        "a cut never ends on a separator"
+    );
+    assert_eq!(sanitise_label_value("--ré--").as_deref(), Some("r"));
+    assert_eq!(sanitise_label_value("..."), None);
+}
+
+#[test]
+fn base_device_infos_match_go_byte_for_byte_with_go_map_key_order() {
+    let mut chips: Vec<Chip> = [0, 1, 2, 10]
+        .into_iter()
+        .map(|phy| chip(phy, Family::Ascend910B, "910B3"))
+        .collect();
+    chips[0].ip = Some("192.168.100.101".parse().unwrap());
+    chips[1].ip = Some("192.168.100.102".parse().unwrap());
+    chips[3].ip = Some("192.168.100.111".parse().unwrap());
+    let annotations = desired_annotations(&inventory(chips), |_| None);
+    assert_eq!(
+        annotations,
+        map(&[
+            (
+                BASE_DEVICE_INFOS,
+                r#"{"Ascend910-0":{"IP":"192.168.100.101","SuperDeviceID":0},"Ascend910-1":{"IP":"192.168.100.102","SuperDeviceID":0},"Ascend910-10":{"IP":"192.168.100.111","SuperDeviceID":0},"Ascend910-2":{"IP":"","SuperDeviceID":0}}"#
+            ),
+            (SUPER_POD_ID, "-1"),
+            (SERVER_INDEX, "-1"),
+            (SERVER_TYPE_ANNOTATION, ""),
+        ])
+    );
+}
+
+#[test]
+fn a3_annotations_carry_super_pod_placement_and_super_device_ids() {
+    let mut chips: Vec<Chip> = (0..2)
+        .map(|phy| chip(phy, Family::Ascend910A3, "Ascend910"))
+        .collect();
+    chips[0].ip = Some("192.168.1.0".parse().unwrap());
+    chips[1].ip = Some("192.168.1.1".parse().unwrap());
+    let mut inv = inventory(chips);
+    inv.super_pod = Some(SuperPod {
+        super_pod_id: 3,
+        server_index: 5,
+        sdid: 37_748_736,
+    });
+    let annotations = desired_annotations(&inv, |chip| Some(37_748_736 + chip.phy_id));
+    assert_eq!(
+        annotations.get(BASE_DEVICE_INFOS).unwrap(),
+        r#"{"Ascend910-0":{"IP":"192.168.1.0","SuperDeviceID":37748736},"Ascend910-1":{"IP":"192.168.1.1","SuperDeviceID":37748737}}"#
+    );
+    assert_eq!(annotations.get(SUPER_POD_ID).unwrap(), "3");
+    assert_eq!(annotations.get(SERVER_INDEX).unwrap(), "5");
+    assert_eq!(annotations.get(SERVER_TYPE_ANNOTATION).unwrap(), "A3");
+}
+
+#[test]
+fn a_node_without_chips_gets_no_labels_or_annotations() {
+    let empty = inventory(Vec::new());
+    assert_eq!(
+        desired_labels(&empty, &BTreeMap::new()),
+        DesiredLabels::default()
+    );
+    assert!(desired_annotations(&empty, |_| None).is_empty());
+}
+
+#[test]
+fn the_node_is_patched_only_where_values_differ() {
+    let desired_l = map(&[(ACCELERATOR, "huawei-Ascend910"), (CHIP_NAME, "910B3")]);
+    let desired_a = map(&[(SUPER_POD_ID, "-1")]);
+    let same_l = map(&[
+        (ACCELERATOR, "huawei-Ascend910"),
+        (CHIP_NAME, "910B3"),
+        ("other", "x"),
+    ]);
+    let same_a = map(&[(SUPER_POD_ID, "-1")]);
+    assert_eq!(node_patch(&same_l, &same_a, &desired_l, &desired_a), None);
+
+    let stale_l = map(&[
+        (ACCELERATOR, "huawei-Ascend910"),
+        (CHIP_NAME, "910B4"),
+        ("other", "x"),
+    ]);
+    assert_eq!(
+        node_patch(&stale_l, &same_a, &desired_l, &desired_a)
+            .unwrap()
+            .to_string(),
+        r#"{"metadata":{"labels":{"node.kubernetes.io/npu.chip.name":"910B3"}}}"#
+    );
+    assert_eq!(
+        node_patch(&same_l, &BTreeMap::new(), &desired_l, &desired_a)
+            .unwrap()
+            .to_string(),
+        r#"{"metadata":{"annotations":{"superPodID":"-1"}}}"#
+    );
+}
+
+#[test]
+fn node_patch_for_reads_a_node_without_labels_or_annotations() {
+    let node = Node {
+        metadata: ObjectMeta::default(),
+        ..Node::default()
+    };
+    let desired_l = map(&[(ACCELERATOR, "huawei-Ascend910")]);
+    let patch = node_patch_for(&node, &desired_l, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        patch.to_string(),
+        r#"{"metadata":{"labels":{"accelerator":"huawei-Ascend910"}}}"#
+    );
+    let labelled = Node {
+        metadata: ObjectMeta {
+            labels: Some(desired_l.clone()),
+            ..ObjectMeta::default()
+        },
+        ..Node::default()
+    };
+    assert_eq!(
+        node_patch_for(&labelled, &desired_l, &BTreeMap::new()),
+        None
+    );
+}
+
+proptest! {
+    #[test]
+    fn sanitised_label_values_are_always_valid(value in "\\PC{0,100}") {
+        if let Some(clean) = sanitise_label_value(&value) {
+            prop_assert!(is_valid_label_value(&clean), "{clean:?}");
+        }
+        if is_valid_label_value(&value) {
+            prop_assert_eq!(sanitise_label_value(&value), Some(value.clone()));
+        }
+    }
+}
