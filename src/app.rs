@@ -23,13 +23,21 @@ use crate::plugin::allocate::{Style, present_nodes};
 use crate::plugin::devices::ChipFacts;
 use crate::plugin::lifecycle::{PluginStatus, Supervisor};
 use crate::plugin::service::ServiceContext;
+use crate::telemetry::http::{HealthState, Heartbeat};
+use crate::telemetry::metrics::Metrics;
 
 /// Largest fault-code file accepted (the real table is ~10 KB).
 pub const MAX_FAULT_TABLE: usize = 1 << 20;
 
-/// Opens the driver library and discovers the node, retrying until every
-/// card answers or `deviceResetTimeout` passes (cards may be resetting).
+/// Opens the driver library and discovers the node.
 pub async fn open_and_discover(config: &Config) -> anyhow::Result<(Dcmi, Inventory)> {
+    let dcmi = open_dcmi(config).await?;
+    let inventory = discover_node(config, &dcmi).await?;
+    Ok((dcmi, inventory))
+}
+
+/// Finds, vets, opens and initialises the driver library.
+pub async fn open_dcmi(config: &Config) -> anyhow::Result<Dcmi> {
     let explicit = config.paths.dcmi_lib.clone();
     let ld_path = std::env::var("LD_LIBRARY_PATH").ok();
     let dcmi = tokio::task::spawn_blocking(move || {
@@ -42,6 +50,12 @@ pub async fn open_and_discover(config: &Config) -> anyhow::Result<(Dcmi, Invento
     .await
     .context("DCMI loader task failed")??;
     tracing::info!(library = %dcmi.path().display(), "DCMI initialised");
+    Ok(dcmi)
+}
+
+/// Discovers the node, retrying until every card answers or
+/// `deviceResetTimeout` passes (cards may be resetting).
+pub async fn discover_node(config: &Config, dcmi: &Dcmi) -> anyhow::Result<Inventory> {
     let deadline = Instant::now() + config.device_reset_timeout;
     loop {
         let sys_root = config.paths.sys_root.clone();
@@ -51,7 +65,7 @@ pub async fn open_and_discover(config: &Config) -> anyhow::Result<(Dcmi, Invento
             })
             .await;
         match found {
-            Ok(inventory) => return Ok((dcmi, inventory)),
+            Ok(inventory) => return Ok(inventory),
             Err(error) if Instant::now() < deadline && is_transient(&error) => {
                 tracing::warn!(%error, "discovery incomplete; retrying until -deviceResetTimeout");
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -141,7 +155,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     for flag in &config.unimplemented {
         tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
     }
-    let (dcmi, inventory) = open_and_discover(&config).await?;
+    let metrics = Metrics::new();
+    let heartbeat = Heartbeat::new();
+    // Until the supervisor's loops beat, the start-up sequence is the loop.
+    let startup_beats = tokio::spawn({
+        let heartbeat = heartbeat.clone();
+        async move {
+            loop {
+                heartbeat.beat();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+    let dcmi = open_dcmi(&config)
+        .await?
+        .observed_by(Arc::new(metrics.clone()));
+    let (status, status_rx) = watch::channel(PluginStatus::default());
+    let stop = CancellationToken::new();
+    if let Some(address) = config.healthz {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("-healthz-address {address}: cannot listen"))?;
+        let state = HealthState {
+            heartbeat: heartbeat.clone(),
+            tick: Duration::from_secs(1),
+            status: status_rx.clone(),
+            dcmi_ready: true,
+        };
+        tracing::info!(%address, "serving /healthz, /readyz and /metrics");
+        tokio::spawn(crate::telemetry::http::serve(
+            listener,
+            state,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
+    let inventory = discover_node(&config, &dcmi).await?;
     let naming = name_devices(&inventory, naming_options(&config))?;
     for skipped in &naming.skipped {
         tracing::warn!(%skipped, "vNPU not advertised");
@@ -155,7 +204,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     monitor.poll_once().await;
     let events = monitor.subscribe();
     let (commands, command_rx) = mpsc::channel(16);
-    let stop = CancellationToken::new();
+    tokio::spawn(observe_snapshots(
+        snapshots.clone(),
+        naming.resources.clone(),
+        metrics.clone(),
+        stop.clone(),
+    ));
     let monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
 
     let board = board_for(&config, &inventory);
@@ -187,16 +241,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 style: style.clone(),
                 snapshots: snapshots.clone(),
                 epoch: Default::default(),
+                metrics: metrics.clone(),
             })
         })
         .collect();
-    let (status, _status_rx) = watch::channel(PluginStatus::default());
     let supervisor = Supervisor {
         dir: config.paths.device_plugin_dir(),
         contexts,
         policy: OwnerPolicy::current(),
         status,
+        heartbeat,
     };
+    startup_beats.abort();
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let signals = tokio::spawn(handle_signals(
         Signals::register()?,
@@ -222,6 +278,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(dcmi);
     tracing::info!("stopped; sockets removed");
     outcome
+}
+
+/// Keeps the chip and device gauges in step with every published snapshot.
+async fn observe_snapshots(
+    mut snapshots: watch::Receiver<Arc<crate::device::health::Snapshot>>,
+    resources: Vec<crate::device::naming::Resource>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        metrics.observe_snapshot(&snapshot, &resources);
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = snapshots.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 /// The signals the daemon reacts to, registered before serving so a failure

@@ -25,11 +25,18 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound for the network health call (upstream: 1 s).
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Told about every timed driver call (metrics); keeps `dcmi` free of a
+/// dependency on the telemetry module.
+pub trait CallObserver: Send + Sync + std::fmt::Debug {
+    fn observe(&self, function: &'static str, latency: Duration, ok: bool);
+}
+
 /// An opened and initialised driver library, shareable across tasks.
 #[derive(Debug, Clone)]
 pub struct Dcmi {
     api: Arc<Api>,
     path: PathBuf,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl Dcmi {
@@ -47,7 +54,14 @@ impl Dcmi {
         Ok(Self {
             api: Arc::new(api),
             path,
+            observer: None,
         })
+    }
+
+    /// Reports every later [`Dcmi::call`] to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The library actually loaded (after symlinks).
@@ -74,8 +88,14 @@ impl Dcmi {
         F: FnOnce(&Api) -> Result<T, E> + Send + 'static,
     {
         let api = Arc::clone(&self.api);
+        let started = std::time::Instant::now();
         let task = tokio::task::spawn_blocking(move || f(&api));
-        match tokio::time::timeout(timeout, task).await {
+        let outcome = tokio::time::timeout(timeout, task).await;
+        if let Some(observer) = &self.observer {
+            let ok = matches!(outcome, Ok(Ok(Ok(_))));
+            observer.observe(function, started.elapsed(), ok);
+        }
+        match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => Err(DcmiError::Worker {
                 function,

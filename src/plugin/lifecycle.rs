@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::server::{self, KUBELET_SOCKET, ServeError};
 use super::service::{PluginService, ServiceContext, StreamEnded};
 use crate::dcmi::OwnerPolicy;
+use crate::telemetry::http::Heartbeat;
 
 /// A resource's name and its server task.
 type Server = (String, JoinHandle<Result<(), tonic::transport::Error>>);
@@ -86,7 +87,9 @@ enum Event {
 async fn register(kubelet: &Path, context: &ServiceContext) -> Result<(), ServeError> {
     context.next_epoch();
     let resource = &context.resource;
-    server::register(kubelet, &resource.resource_name(), &resource.socket_name()).await
+    server::register(kubelet, &resource.resource_name(), &resource.socket_name()).await?;
+    context.metrics.registration(resource);
+    Ok(())
 }
 
 /// Why a generation ended.
@@ -107,6 +110,8 @@ pub struct Supervisor {
     pub contexts: Vec<Arc<ServiceContext>>,
     pub policy: OwnerPolicy,
     pub status: watch::Sender<PluginStatus>,
+    /// Beaten by the supervisor's loops; the liveness endpoint reads it.
+    pub heartbeat: Heartbeat,
 }
 
 impl Supervisor {
@@ -115,7 +120,7 @@ impl Supervisor {
         stop: CancellationToken,
         reload: mpsc::Receiver<()>,
     ) -> Result<(), LifecycleError> {
-        wait_for_directory(&self.dir, &stop).await;
+        wait_for_directory(&self.dir, &stop, &self.heartbeat).await;
         check_directory(&self.dir, self.policy)?;
         let (changed_tx, changed) = mpsc::channel::<()>(1);
         let watcher = spawn_dir_watcher(self.dir.clone(), changed_tx, stop.clone());
@@ -126,7 +131,7 @@ impl Supervisor {
             reload,
         };
         let mut generation = 0u64;
-        let mut kubelet_seen: Option<u64> = None;
+        let mut kubelet_seen: Option<SocketId> = None;
         let result = loop {
             generation += 1;
             let serving = stop.child_token();
@@ -152,6 +157,9 @@ impl Supervisor {
                 Ok(inode) => {
                     if kubelet_seen.is_some_and(|seen| seen != inode) {
                         self.status.send_modify(|s| s.kubelet_restarts += 1);
+                        if let Some(context) = self.contexts.first() {
+                            context.metrics.kubelet_restart();
+                        }
                     }
                     kubelet_seen = Some(inode);
                     self.status.send_modify(|s| {
@@ -201,17 +209,18 @@ impl Supervisor {
         Ok(servers)
     }
 
-    /// Registers every resource, retrying with backoff; returns the inode of
+    /// Registers every resource, retrying with backoff; returns the identity of
     /// the kubelet socket it registered with. Gives up (to re-serve) when
     /// one of our sockets disappears meanwhile, as a kubelet restart does.
     async fn register_all(
         &self,
         stop: &CancellationToken,
         changed: &mut mpsc::Receiver<()>,
-    ) -> Result<u64, Restart> {
+    ) -> Result<SocketId, Restart> {
         let kubelet = self.dir.join(KUBELET_SOCKET);
         let mut backoff = Duration::from_millis(50);
         loop {
+            self.heartbeat.beat();
             if let Some(name) = self.missing_socket() {
                 return Err(Restart::SocketGone(name));
             }
@@ -248,10 +257,11 @@ impl Supervisor {
         stop: &CancellationToken,
         events: &mut Events,
         servers: &mut Vec<Server>,
-        inode: Option<u64>,
+        inode: Option<SocketId>,
     ) -> Restart {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            self.heartbeat.beat();
             let finished = async {
                 if servers.is_empty() {
                     std::future::pending::<()>().await;
@@ -313,7 +323,7 @@ impl Supervisor {
         }
     }
 
-    fn check_state(&self, registered_inode: Option<u64>) -> Option<Restart> {
+    fn check_state(&self, registered_inode: Option<SocketId>) -> Option<Restart> {
         let current = socket_inode(&self.dir.join(KUBELET_SOCKET));
         if current.is_some() && current != registered_inode {
             return Some(Restart::KubeletReplaced);
@@ -341,11 +351,24 @@ impl Supervisor {
     }
 }
 
-/// The inode of a unix socket at `path`, if one is there.
-fn socket_inode(path: &Path) -> Option<u64> {
+/// Which socket file this is: inode numbers are reused as soon as a file
+/// is deleted, so a new `kubelet.sock` is told apart by its change time too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SocketId {
+    inode: u64,
+    ctime: i64,
+    ctime_nsec: i64,
+}
+
+/// The identity of a unix socket at `path`, if one is there.
+fn socket_inode(path: &Path) -> Option<SocketId> {
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::symlink_metadata(path).ok()?;
-    meta.file_type().is_socket().then(|| meta.ino())
+    meta.file_type().is_socket().then(|| SocketId {
+        inode: meta.ino(),
+        ctime: meta.ctime(),
+        ctime_nsec: meta.ctime_nsec(),
+    })
 }
 
 async fn shut_down(servers: Vec<Server>) {
@@ -368,9 +391,10 @@ async fn shut_down(servers: Vec<Server>) {
     }
 }
 
-async fn wait_for_directory(dir: &Path, stop: &CancellationToken) {
+async fn wait_for_directory(dir: &Path, stop: &CancellationToken, heartbeat: &Heartbeat) {
     let mut logged = false;
     while !dir.is_dir() && !stop.is_cancelled() {
+        heartbeat.beat();
         if !logged {
             tracing::info!(dir = %dir.display(), "waiting for kubelet's device-plugin directory");
             logged = true;

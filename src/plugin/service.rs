@@ -18,6 +18,7 @@ use crate::device::naming::Resource;
 use crate::device::topology::Board;
 use crate::proto::deviceplugin as pb;
 use crate::proto::deviceplugin::device_plugin_server::DevicePlugin;
+use crate::telemetry::metrics::{AllocateOutcome, Metrics};
 
 /// Options we register with and answer `GetDevicePluginOptions` with.
 pub fn plugin_options() -> pb::DevicePluginOptions {
@@ -46,6 +47,7 @@ pub struct ServiceContext {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     /// Bumped before every Register of this resource.
     pub epoch: AtomicU64,
+    pub metrics: Metrics,
 }
 
 impl ServiceContext {
@@ -248,10 +250,21 @@ impl DevicePlugin for PluginService {
         &self,
         request: Request<pb::AllocateRequest>,
     ) -> Result<Response<pb::AllocateResponse>, Status> {
-        match self.allocate_all(request.get_ref()) {
+        let started = std::time::Instant::now();
+        let result = self.allocate_all(request.get_ref());
+        let outcome = match &result {
+            Ok(_) => AllocateOutcome::Ok,
+            Err(ServiceError::Unhealthy { .. }) => AllocateOutcome::Unhealthy,
+            Err(_) => AllocateOutcome::InvalidArgument,
+        };
+        let context = &self.context;
+        context
+            .metrics
+            .allocate(&context.resource, outcome, started.elapsed());
+        match result {
             Ok(response) => Ok(Response::new(response)),
             Err(error) => {
-                tracing::warn!(resource = %self.context.resource.type_name, %error, "Allocate refused");
+                tracing::warn!(resource = %context.resource.type_name, %error, "Allocate refused");
                 Err(status(&error))
             }
         }
