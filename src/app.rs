@@ -262,12 +262,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         commands,
     ));
     let mut monitor_task = monitor_task;
+    let serving = supervisor.run(stop.clone(), reload_rx);
+    tokio::pin!(serving);
     let outcome = tokio::select! {
-        outcome = supervisor.run(stop.clone(), reload_rx) => outcome.map_err(anyhow::Error::from),
+        biased;
+        outcome = &mut serving => outcome.map_err(anyhow::Error::from),
         ended = &mut monitor_task => {
-            // The monitor only returns when told to stop; anything else is a bug
-            // that would freeze health: exit so the DaemonSet restarts us.
-            Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
+            if stop.is_cancelled() {
+                // A signal stopped both; the supervisor still removes the sockets.
+                serving.await.map_err(anyhow::Error::from)
+            } else {
+                // The monitor only returns when told to stop; anything else is a
+                // bug that would freeze health: exit so the DaemonSet restarts us.
+                Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
+            }
         }
     };
     stop.cancel();

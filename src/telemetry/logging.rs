@@ -172,6 +172,11 @@ where
     Ok((subscriber, LogGuard { _workers: workers }))
 }
 
+/// Lines a writer may queue. tracing-appender's default (128,000) costs
+/// about 4 MB of resident memory per writer; with the storm limiter in front,
+/// a few thousand lines absorb any burst a healthy plugin produces.
+const QUEUE_LINES: usize = 8_192;
+
 /// A writer on its own thread; lines are dropped, never waited for, when
 /// its queue is full, so logging never blocks the async runtime.
 fn non_blocking<W: Write + Send + 'static>(
@@ -179,6 +184,7 @@ fn non_blocking<W: Write + Send + 'static>(
     writer: W,
 ) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
     NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUE_LINES)
         .lossy(true)
         .thread_name(name)
         .finish(writer)
