@@ -290,6 +290,12 @@ impl Supervisor {
                     return Restart::ServerFailed(name);
                 }
                 Event::StreamEnded(end) => {
+                    // A new kubelet may already have swept our socket: then
+                    // registering again would name a socket nobody serves,
+                    // and kubelet's dial-back would stall until our timeout.
+                    if let Some(reason) = self.check_state(inode) {
+                        return reason;
+                    }
                     if let Some(reason) = self.stream_ended(&end).await {
                         return reason;
                     }
