@@ -4,6 +4,10 @@
 #
 #   scripts/test.sh            everything
 #   SKIP_AUDIT=1 scripts/test.sh   skip the dependency audit (offline DB missing)
+#
+# Needs root for the end-to-end suite (private mount namespaces) and Go for
+# its harnesses (built from k8s.io/kubernetes; the first build takes ~15 min
+# on 2 cores, later ones reuse Go's caches in $HOME).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +32,9 @@ cargo build --workspace --locked
 
 step "cargo test (unit, simulator, integration over unix sockets)"
 cargo test --workspace --locked
+
+step "end to end: kubelet's own device manager and kube-apiserver (tests/e2e)"
+scripts/e2e.sh
 
 if [ "${SKIP_AUDIT:-0}" != 1 ]; then
     step "dependency audit against the offline advisory database"

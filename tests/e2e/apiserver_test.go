@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"ascend-device-plugin/tests/e2e/internal/testbed"
+)
+
+func client(t *testing.T, kubeconfig string) *kubernetes.Clientset {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The API-server harness: RBAC is on, the admin can do anything, and the
+// ServiceAccount has exactly the rights applied from the RBAC directory.
+func TestAPIServerHarnessEnforcesRBACFromTheAppliedManifests(t *testing.T) {
+	ctx := scenario(t, 4*time.Minute)
+	cp := testbed.StartControlPlane(t, "testdata/rbac-smoke")
+	if len(cp.Applied) != 2 {
+		t.Errorf("applied %+v, want the Role and RoleBinding of testdata/rbac-smoke", cp.Applied)
+	}
+	admin := client(t, cp.AdminConfig)
+	sa := client(t, cp.SAConfig)
+
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "e2e-node", Labels: map[string]string{"accelerator": "huawei-Ascend910"}}}
+	if _, err := admin.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("admin creating a node: %v", err)
+	}
+	if _, err := sa.CoreV1().ConfigMaps("kube-system").List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("the ServiceAccount listing configmaps in kube-system (granted): %v", err)
+	}
+	if _, err := sa.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the ServiceAccount listing secrets: err = %v, want Forbidden", err)
+	}
+	if _, err := sa.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the ServiceAccount listing configmaps outside kube-system: err = %v, want Forbidden", err)
+	}
+	if err := sa.CoreV1().Nodes().Delete(ctx, "e2e-node", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the ServiceAccount deleting a node: err = %v, want Forbidden", err)
+	}
+}
