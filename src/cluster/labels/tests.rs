@@ -7,37 +7,24 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 
 use super::*;
-use crate::device::model::{MemoryKind, SuperPod};
+use crate::device::model::{MemoryKind, SuperPod, fixtures};
 
 fn chip(phy_id: u32, family: Family, chip_name: &str) -> Chip {
     Chip {
         card_id: 0,
-        device_index: 0,
-        logic_id: phy_id,
-        phy_id,
-        family,
         chip_name: chip_name.into(),
-        chip_type: "Ascend".into(),
-        chip_version: "V1".into(),
-        npu_name: None,
         board_id: Some(0x22),
-        product_type: None,
         aicore: 20,
         memory_mb: Some(65_536),
         memory_kind: MemoryKind::Hbm,
-        ip: None,
-        pci: None,
-        numa_node: None,
-        vnpus: Vec::new(),
+        ..fixtures::chip(phy_id, family)
     }
 }
 
 fn inventory(chips: Vec<Chip>) -> Inventory {
     Inventory {
-        chips,
-        dcmi_version: None,
         driver_version: Some("24.1.rc2".into()),
-        super_pod: None,
+        ..fixtures::inventory(chips)
     }
 }
 

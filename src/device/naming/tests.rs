@@ -1,39 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::device::model::{MemoryKind, Vnpu};
+use crate::device::model::Vnpu;
 
-fn chip(phy_id: u32, family: Family) -> Chip {
-    Chip {
-        card_id: i32::try_from(phy_id).unwrap(),
-        device_index: 0,
-        logic_id: phy_id,
-        phy_id,
-        family,
-        chip_name: String::new(),
-        chip_type: "Ascend".into(),
-        chip_version: "V1".into(),
-        npu_name: None,
-        board_id: None,
-        product_type: None,
-        aicore: 8,
-        memory_mb: None,
-        memory_kind: MemoryKind::Ddr,
-        ip: None,
-        pci: None,
-        numa_node: None,
-        vnpus: Vec::new(),
-    }
-}
-
-fn inventory(chips: Vec<Chip>) -> Inventory {
-    Inventory {
-        chips,
-        dcmi_version: None,
-        driver_version: None,
-        super_pod: None,
-    }
-}
+use crate::device::model::fixtures::{chip, inventory};
 
 const PLAIN: NamingOptions = NamingOptions {
     share_dev_count: 1,
