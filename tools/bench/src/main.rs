@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use tokio::signal::unix::{SignalKind, signal};
+use kubelet_standin::interrupted;
 
 use crate::node::Artifacts;
 use crate::run::{Plan, Section};
@@ -225,23 +225,4 @@ fn work_dir(base: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot make {} private", dir.path().display()))?;
     Ok(dir)
-}
-
-/// Resolves on SIGINT or SIGTERM, naming the signal.
-async fn interrupted() -> &'static str {
-    let sigint = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    match signal(SignalKind::terminate()) {
-        Ok(mut sigterm) => tokio::select! {
-            () = sigint => "SIGINT",
-            _ = sigterm.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            sigint.await;
-            "SIGINT"
-        }
-    }
 }

@@ -18,6 +18,7 @@ mod client;
 mod error;
 mod kubelet;
 mod podresources;
+mod signals;
 mod socket;
 
 pub use client::{PluginClient, Watch};
@@ -27,6 +28,7 @@ pub use podresources::PodResources;
 pub use proto::deviceplugin::{
     AllocateResponse, Device, DevicePluginOptions, ListAndWatchResponse, RegisterRequest,
 };
+pub use signals::interrupted;
 pub use socket::dial;
 
 /// The generated kubelet API types, clients and servers.

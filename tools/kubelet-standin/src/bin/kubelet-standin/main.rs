@@ -10,7 +10,7 @@ mod print;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use kubelet_standin::interrupted;
 
 use crate::args::{Command, USAGE};
 
@@ -56,23 +56,4 @@ async fn main() -> ExitCode {
         }
     }
     code
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming the signal.
-async fn interrupted() -> &'static str {
-    let sigint = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    match signal(SignalKind::terminate()) {
-        Ok(mut sigterm) => tokio::select! {
-            () = sigint => "SIGINT",
-            _ = sigterm.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            sigint.await;
-            "SIGINT"
-        }
-    }
 }
