@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, KubeSettings};
 use crate::dcmi::{Dcmi, OwnerPolicy};
 use crate::device::discovery::{DiscoveryError, discover};
 use crate::device::faults::FaultTable;
@@ -19,6 +19,16 @@ use crate::device::model::{Family, Inventory};
 use crate::device::monitor::{HealthMonitor, MonitorCommand};
 use crate::device::naming::{NamingOptions, name_devices};
 use crate::device::topology::Board;
+use crate::k8s::assignments::AssignmentStore;
+use crate::k8s::deviceinfo::DeviceInfoWriter;
+use crate::k8s::events::EventReporter;
+use crate::k8s::node::NodeAgent;
+use crate::k8s::podresources::{Usage, UsagePoller};
+use crate::k8s::pods::PodCache;
+use crate::k8s::reconcile::Reconciler;
+use crate::k8s::volcano::VolcanoMatcher;
+use crate::k8s::writeback::Writer;
+use crate::k8s::{DynamicVnpu, VolcanoBinding};
 use crate::plugin::allocate::{Style, present_nodes};
 use crate::plugin::devices::ChipFacts;
 use crate::plugin::lifecycle::{PluginStatus, Supervisor};
@@ -155,6 +165,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     for flag in &config.unimplemented {
         tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
     }
+    // Settle the API side before touching the node: a missing NODE_NAME or
+    // an unusable kubeconfig stops the start with a clear error.
+    let client = match &config.kube {
+        KubeSettings { enabled: false, .. } => {
+            tracing::warn!(
+                "no Kubernetes API (not in a pod and no --kubeconfig): the device-info ConfigMap, node labels and events are off"
+            );
+            None
+        }
+        KubeSettings {
+            node_name: None, ..
+        } => bail!(
+            "environment variable NODE_NAME must be set when the Kubernetes API is used (in a pod or with --kubeconfig); set it from spec.nodeName"
+        ),
+        KubeSettings {
+            node_name: Some(node),
+            ..
+        } => {
+            let client = crate::k8s::connect(&config).await?;
+            Some((client, node.clone()))
+        }
+    };
     let metrics = Metrics::new();
     let heartbeat = Heartbeat::new();
     // Until the supervisor's loops beat, the start-up sequence is the loop.
@@ -198,12 +230,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if naming.resources.is_empty() {
         bail!("no devices to advertise on this node");
     }
-    let policy = health_policy(&config, load_fault_table(&config)?);
+    let base_table = Arc::new(load_fault_table(&config)?);
+    let policy = health_policy(&config, (*base_table).clone());
     let (mut monitor, snapshots) =
         HealthMonitor::new(dcmi.clone(), &inventory, policy, config.list_watch_period);
     monitor.poll_once().await;
     let events = monitor.subscribe();
     let (commands, command_rx) = mpsc::channel(16);
+    let inventory = Arc::new(inventory);
+    let volcano = match &client {
+        Some((client, node)) => {
+            let cluster = ClusterStart {
+                config: &config,
+                client: client.clone(),
+                node: node.clone(),
+                inventory: Arc::clone(&inventory),
+                resources: naming.resources.clone(),
+                snapshots: snapshots.clone(),
+                commands: commands.clone(),
+                base_table,
+                dcmi: dcmi.clone(),
+                metrics: metrics.clone(),
+                stop: stop.clone(),
+            };
+            start_cluster(cluster).await
+        }
+        None => None,
+    };
     tokio::spawn(observe_snapshots(
         snapshots.clone(),
         naming.resources.clone(),
@@ -229,6 +282,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .resources
         .into_iter()
         .map(|resource| {
+            let volcano = volcano
+                .clone()
+                .filter(|_| crate::cluster::volcano::needs_volcano(&resource));
             tracing::info!(
                 resource = %resource.resource_name(),
                 devices = resource.devices.len(),
@@ -242,6 +298,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 snapshots: snapshots.clone(),
                 epoch: Default::default(),
                 metrics: metrics.clone(),
+                volcano,
             })
         })
         .collect();
@@ -286,6 +343,149 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(dcmi);
     tracing::info!("stopped; sockets removed");
     outcome
+}
+
+/// What starting the cluster side needs.
+struct ClusterStart<'a> {
+    config: &'a Config,
+    client: kube::Client,
+    node: String,
+    inventory: Arc<Inventory>,
+    resources: Vec<crate::device::naming::Resource>,
+    snapshots: watch::Receiver<Arc<crate::device::health::Snapshot>>,
+    commands: mpsc::Sender<MonitorCommand>,
+    base_table: Arc<FaultTable>,
+    dcmi: Dcmi,
+    metrics: Metrics,
+    stop: CancellationToken,
+}
+
+/// Starts the API-side tasks; in Volcano mode returns what the services use.
+async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
+    let ClusterStart {
+        config,
+        client,
+        node,
+        inventory,
+        resources,
+        snapshots,
+        commands,
+        base_table,
+        dcmi,
+        metrics,
+        stop,
+    } = start;
+    let poke = Arc::new(Notify::new());
+    let (usage_tx, usage) = watch::channel(Arc::new(Usage::default()));
+    let poller = UsagePoller {
+        socket: config.paths.pod_resources_socket(),
+        period: config.list_watch_period,
+        poke: Arc::clone(&poke),
+    };
+    tokio::spawn(poller.run(usage_tx, stop.clone()));
+    let binding = if config.volcano {
+        let (store, problem) = AssignmentStore::open(&config.paths.state_dir);
+        if let Some(problem) = problem {
+            tracing::warn!(%problem, "kubelet-ID map not restored from its file; rebuilding it from kubelet and the pods");
+        }
+        let cache = PodCache::new();
+        tokio::spawn(crate::k8s::pods::run(
+            cache.clone(),
+            kube::Api::all(client.clone()),
+            node.clone(),
+            stop.clone(),
+        ));
+        let node_object = tokio::time::timeout(
+            Duration::from_secs(10),
+            kube::Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()).get_opt(&node),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+        let node_ip = crate::k8s::node::node_ip(config.kube.host_ip.as_deref(), node_object.as_ref())
+            .unwrap_or_else(|| {
+                tracing::warn!("node IP unknown (no HOST_IP, node not readable); the 910 configuration annotation carries an empty host_ip");
+                String::new()
+            });
+        let writer = Writer::new(client.clone(), node_ip, &inventory, metrics.clone());
+        let dynamic = (!config.preset_virtual_device).then(|| DynamicVnpu {
+            dcmi: dcmi.clone(),
+            inventory: Arc::clone(&inventory),
+            timeout: config.dcmi_timeout,
+        });
+        let matcher = VolcanoMatcher::new(
+            cache,
+            kube::Api::all(client.clone()),
+            node.clone(),
+            config.pod_wait_timeout,
+            metrics.clone(),
+        );
+        let binding = Arc::new(VolcanoBinding {
+            matcher,
+            store,
+            writer: Arc::new(writer),
+            poke: Arc::clone(&poke),
+            dynamic,
+        });
+        let reconciler = Reconciler {
+            binding: Arc::clone(&binding),
+            resources: resources
+                .iter()
+                .filter(|r| crate::cluster::volcano::needs_volcano(r))
+                .cloned()
+                .collect(),
+            usage: usage.clone(),
+            period: config.list_watch_period,
+        };
+        tokio::spawn(reconciler.run(stop.clone()));
+        Some(binding)
+    } else {
+        None
+    };
+    let assignments = match &binding {
+        Some(binding) => binding.store.subscribe(),
+        None => watch::channel(Arc::default()).1,
+    };
+    let writer = DeviceInfoWriter {
+        client: client.clone(),
+        node: node.clone(),
+        inventory: Arc::clone(&inventory),
+        resources,
+        period: config.list_watch_period,
+        snapshots: snapshots.clone(),
+        usage,
+        assignments,
+        commands: commands.clone(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(writer.run(stop.clone()));
+    tokio::spawn(crate::k8s::faultconfig::run(
+        client.clone(),
+        base_table,
+        commands.clone(),
+        stop.clone(),
+    ));
+    let labels = NodeAgent {
+        client: client.clone(),
+        node: node.clone(),
+        inventory: Arc::clone(&inventory),
+        auto_stowing: config.auto_stowing,
+        period: config.list_watch_period,
+        snapshots: snapshots.clone(),
+        commands,
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(labels.run(stop.clone()));
+    let reporter = EventReporter {
+        client,
+        node,
+        inventory,
+        snapshots,
+        metrics,
+    };
+    tokio::spawn(reporter.run(stop));
+    binding
 }
 
 /// Keeps the chip and device gauges in step with every published snapshot.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod dcmi;
 pub mod device;
 pub mod inspect;
+pub mod k8s;
 pub mod plugin;
 pub mod proto;
 pub mod telemetry;

@@ -58,6 +58,7 @@ pub const FLAGS: &[(&str, &str, Kind)] = &[
     ("kubeconfig", "kubeconfig", Kind::Value),
     ("accelerator-type", "accelerator-type", Kind::Value),
     ("dcmi-timeout", "dcmi-timeout", Kind::Value),
+    ("pod-wait-timeout", "pod-wait-timeout", Kind::Value),
     ("cdi-devices", "cdi-devices", Kind::Bool),
     ("json", "json", Kind::Bool),
     ("help", "help", Kind::Bool),

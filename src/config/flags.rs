@@ -172,6 +172,9 @@ pub struct Flags {
     /// Seconds discovery may take before a hung driver is reported (1..600).
     #[arg(long = "dcmi-timeout", value_parser = go_int, default_value = "60", global = true)]
     pub dcmi_timeout: i64,
+    /// Seconds a Volcano-mode Allocate waits for its pod to reach the watch cache (1..60).
+    #[arg(long = "pod-wait-timeout", value_parser = go_int, default_value = "3", global = true)]
+    pub pod_wait_timeout: i64,
     /// Board layout for preferred allocation, as the node label accelerator-type spells it.
     #[arg(long = "accelerator-type", global = true)]
     pub accelerator_type: Option<String>,

@@ -79,14 +79,33 @@ impl Paths {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     pub ascend_docker_runtime: Option<String>,
+    /// `NODE_NAME`: required whenever the Kubernetes API is used.
+    pub node_name: Option<String>,
+    /// `HOST_IP`: the node IP written into the 910 configuration annotation.
+    pub host_ip: Option<String>,
+    /// `KUBERNETES_SERVICE_HOST` is set: running in a pod with API access.
+    pub in_cluster: bool,
 }
 
 impl Environment {
     pub fn from_process() -> Self {
+        let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         Self {
             ascend_docker_runtime: std::env::var("ASCEND_DOCKER_RUNTIME").ok(),
+            node_name: non_empty("NODE_NAME"),
+            host_ip: non_empty("HOST_IP"),
+            in_cluster: non_empty("KUBERNETES_SERVICE_HOST").is_some(),
         }
     }
+}
+
+/// Whether and as whom the plugin talks to the Kubernetes API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeSettings {
+    /// In-cluster, or `--kubeconfig`/`KUBECONFIG` given.
+    pub enabled: bool,
+    pub node_name: Option<String>,
+    pub host_ip: Option<String>,
 }
 
 /// Everything the plugin needs to know about how it was asked to run.
@@ -107,11 +126,14 @@ pub struct Config {
     pub device_reset_timeout: Duration,
     /// Bound for discovery as a whole (a hung driver is an error, not a hang).
     pub dcmi_timeout: Duration,
+    /// How long a Volcano-mode Allocate waits for its pod in the watch cache.
+    pub pod_wait_timeout: Duration,
     /// Add CDI device names to Allocate answers.
     pub cdi_devices: bool,
     pub healthz: Option<SocketAddr>,
     pub accelerator_type: Option<String>,
     pub paths: Paths,
+    pub kube: KubeSettings,
     /// Flags accepted for compatibility whose feature is not implemented;
     /// each entry names the flag. Logged as warnings at start.
     pub unimplemented: Vec<String>,
@@ -145,6 +167,7 @@ impl Config {
         let linkdown = in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
         let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
         let dcmi_timeout = in_range("dcmi-timeout", flags.dcmi_timeout, 1, 600)?;
+        let pod_wait = in_range("pod-wait-timeout", flags.pod_wait_timeout, 1, 60)?;
         let scan_delay = flags.third_party_scan_delay;
         if scan_delay < 0 {
             return Err(reject(
@@ -205,6 +228,18 @@ impl Config {
             _ => env.ascend_docker_runtime.as_deref() == Some("True"),
         };
         let unimplemented = unimplemented_flags(&flags);
+        let kube = KubeSettings {
+            enabled: flags.kubeconfig.is_some() || env.in_cluster,
+            node_name: env.node_name.clone(),
+            host_ip: env.host_ip.clone(),
+        };
+        // Only the daemon talks to the API; `inspect` reads the node alone.
+        if flags.volcano_type && !kube.enabled && flags.command.is_none() {
+            return Err(reject(
+                "volcanoType",
+                "true needs the Kubernetes API: run in a pod (in-cluster) or pass --kubeconfig",
+            ));
+        }
 
         Ok(Self {
             command: flags.command,
@@ -225,6 +260,7 @@ impl Config {
             mixed_insert_310p: flags.use_310p_mixed_insert,
             device_reset_timeout: Duration::from_secs(reset_timeout.unsigned_abs()),
             dcmi_timeout: Duration::from_secs(dcmi_timeout.unsigned_abs()),
+            pod_wait_timeout: Duration::from_secs(pod_wait.unsigned_abs()),
             cdi_devices: flags.cdi_devices,
             healthz,
             accelerator_type: flags.accelerator_type,
@@ -237,6 +273,7 @@ impl Config {
                 fault_code_file: flags.fault_code_file,
                 kubeconfig: flags.kubeconfig,
             },
+            kube,
             unimplemented,
         })
     }

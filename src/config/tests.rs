@@ -2,8 +2,14 @@
 
 use super::*;
 
+/// Parses as in a pod: the API is reachable, NODE_NAME set.
 fn parse(args: &[&str]) -> Result<Config, ParseOutcome> {
-    parse_env(args, &Environment::default())
+    let in_pod = Environment {
+        in_cluster: true,
+        node_name: Some("node-a".into()),
+        ..Environment::default()
+    };
+    parse_env(args, &in_pod)
 }
 
 fn parse_env(args: &[&str], env: &Environment) -> Result<Config, ParseOutcome> {
@@ -201,6 +207,7 @@ fn malformed_values_and_unknown_flags_are_rejected_by_name() {
 fn ascend_docker_mode_follows_the_runtime_env_unless_explicitly_disabled() {
     let runtime = Environment {
         ascend_docker_runtime: Some("True".into()),
+        ..Environment::default()
     };
     assert!(parse_env(&[], &runtime).unwrap().use_ascend_docker);
     assert!(
@@ -249,4 +256,46 @@ fn inspect_is_a_subcommand_that_keeps_global_flags() {
         bare.command,
         Some(Command::Inspect { json: false })
     ));
+}
+
+#[test]
+fn volcano_mode_needs_the_kubernetes_api() {
+    let outside = Environment::default();
+    let error = invalid(parse_env(&["-volcanoType=true"], &outside));
+    assert_eq!(error.flag, "volcanoType");
+    assert!(error.reason.contains("--kubeconfig"), "{}", error.reason);
+    let with_kubeconfig = parse_env(
+        &["-volcanoType=true", "--kubeconfig", "/etc/kube/config"],
+        &outside,
+    )
+    .unwrap();
+    assert!(with_kubeconfig.volcano && with_kubeconfig.kube.enabled);
+    let plain = parse_env(&[], &outside).unwrap();
+    assert!(
+        !plain.kube.enabled,
+        "no API without in-cluster env or kubeconfig"
+    );
+}
+
+#[test]
+fn pod_wait_timeout_is_bounded_seconds() {
+    assert_eq!(
+        parse(&[]).unwrap().pod_wait_timeout,
+        std::time::Duration::from_secs(3)
+    );
+    assert_eq!(
+        parse(&["-pod-wait-timeout=10"]).unwrap().pod_wait_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    for bad in ["0", "61", "-1"] {
+        let error = invalid(parse(&[&format!("--pod-wait-timeout={bad}")]));
+        assert_eq!(error.flag, "pod-wait-timeout", "{bad}");
+    }
+}
+
+fn invalid(result: Result<Config, ParseOutcome>) -> ConfigError {
+    match result {
+        Err(ParseOutcome::Invalid(error)) => error,
+        other => panic!("expected a ConfigError, got {other:?}"),
+    }
 }

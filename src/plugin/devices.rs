@@ -23,11 +23,24 @@ pub struct ChipFacts {
 /// The full list kubelet gets for `resource`: every device, its chip's
 /// health (vNPUs and share slots inherit it), and its NUMA node.
 pub fn device_list(resource: &Resource, snapshot: &Snapshot, facts: &ChipFacts) -> Vec<Device> {
+    device_list_with(resource, snapshot, facts, |_| None)
+}
+
+/// [`device_list`] where `real(id)` may name another chip whose health a
+/// device reports (Volcano mode: the chip the pod really got). NUMA stays
+/// the advertised chip's, as kubelet's topology hints are about that ID.
+pub fn device_list_with(
+    resource: &Resource,
+    snapshot: &Snapshot,
+    facts: &ChipFacts,
+    real: impl Fn(&str) -> Option<u32>,
+) -> Vec<Device> {
     resource
         .devices
         .iter()
         .map(|device| {
-            let phy = device.backing.phy_id();
+            let nominal = device.backing.phy_id();
+            let phy = real(&device.id).unwrap_or(nominal);
             Device {
                 id: device.id.clone(),
                 health: if snapshot.is_healthy(phy) {
@@ -36,7 +49,7 @@ pub fn device_list(resource: &Resource, snapshot: &Snapshot, facts: &ChipFacts) 
                     UNHEALTHY
                 }
                 .to_string(),
-                topology: facts.numa.get(&phy).map(|&node| TopologyInfo {
+                topology: facts.numa.get(&nominal).map(|&node| TopologyInfo {
                     nodes: vec![NumaNode { id: node }],
                 }),
             }

@@ -1,6 +1,7 @@
 //! The `v1beta1.DevicePlugin` gRPC service for one resource: a thin adapter
 //! from tonic to the pure functions in `allocate` and `devices`.
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,9 +14,14 @@ use tonic::{Request, Response, Status};
 
 use super::allocate::{self, AllocateError, ContainerGrant, Style};
 use super::devices::{self, ChipFacts, PreferError};
+use crate::cluster::npu_core::NpuCoreRequest;
+use crate::cluster::volcano::needs_volcano;
 use crate::device::health::Snapshot;
-use crate::device::naming::Resource;
+use crate::device::naming::{Backing, NPU_CORE, Resource, is_known_template};
 use crate::device::topology::Board;
+use crate::k8s::VolcanoBinding;
+use crate::k8s::volcano::{Claim, PodRef, VolcanoError};
+use crate::k8s::writeback::Job;
 use crate::proto::deviceplugin as pb;
 use crate::proto::deviceplugin::device_plugin_server::DevicePlugin;
 use crate::telemetry::metrics::{AllocateOutcome, Metrics};
@@ -48,6 +54,8 @@ pub struct ServiceContext {
     /// Bumped before every Register of this resource.
     pub epoch: AtomicU64,
     pub metrics: Metrics,
+    /// Volcano mode for this resource (physical chips and `npu-core`).
+    pub volcano: Option<Arc<VolcanoBinding>>,
 }
 
 impl ServiceContext {
@@ -89,6 +97,12 @@ fn status(error: &ServiceError) -> Status {
         ServiceError::Allocate(e) => Status::invalid_argument(e.to_string()),
         ServiceError::Prefer(e) => Status::invalid_argument(e.to_string()),
         ServiceError::Unhealthy { .. } => Status::failed_precondition(error.to_string()),
+        ServiceError::Volcano(VolcanoError::NotSynced { .. } | VolcanoError::Disconnected(..)) => {
+            Status::unavailable(error.to_string())
+        }
+        ServiceError::Volcano(_) | ServiceError::Vnpu(_) => {
+            Status::failed_precondition(error.to_string())
+        }
     }
 }
 
@@ -100,6 +114,10 @@ enum ServiceError {
     Prefer(#[from] PreferError),
     #[error("device ID {id:?} is on chip {phy} which is Unhealthy")]
     Unhealthy { id: String, phy: u32 },
+    #[error("Volcano allocation: {0}")]
+    Volcano(#[from] VolcanoError),
+    #[error("dynamic vNPU: {0}")]
+    Vnpu(String),
 }
 
 /// Sends `StreamEnded` when kubelet's ListAndWatch stream goes away while
@@ -161,6 +179,195 @@ impl PluginService {
     }
 }
 
+impl PluginService {
+    /// Volcano mode: each container's chips are the ones Volcano wrote on
+    /// the pod that explains the request; kubelet's IDs only count them.
+    async fn allocate_volcano(
+        &self,
+        binding: &VolcanoBinding,
+        request: &pb::AllocateRequest,
+    ) -> Result<pb::AllocateResponse, ServiceError> {
+        let context = &self.context;
+        let resource = &context.resource;
+        let requests: Vec<Vec<String>> = request
+            .container_requests
+            .iter()
+            .map(|c| c.devices_ids.clone())
+            .collect();
+        // The IDs must be ours even though Volcano's chips are used.
+        allocate::validate(resource, &requests)?;
+        let mut container_responses = Vec::with_capacity(requests.len());
+        for ids in &requests {
+            let snapshot = context.snapshots.borrow().clone();
+            let (backings, pod, vdev) = if resource.type_name == NPU_CORE {
+                self.claim_npu_core(binding, ids.len(), &snapshot).await?
+            } else {
+                let available: BTreeSet<u32> = resource
+                    .devices
+                    .iter()
+                    .map(|d| d.backing.phy_id())
+                    .collect();
+                let Claim { pod, value: phys } = binding
+                    .matcher
+                    .claim_chips(&resource.type_name, ids.len(), &available, |phy| {
+                        snapshot.is_healthy(phy)
+                    })
+                    .await?;
+                let backings = phys
+                    .into_iter()
+                    .map(|phy_id| Backing::Chip { phy_id })
+                    .collect();
+                (backings, pod, None)
+            };
+            let phys = kubelet_order_phys(&backings, ids.len());
+            self.remember(binding, ids, &phys, vdev, &pod);
+            container_responses.push(to_proto(allocate::grant(
+                resource.family,
+                &backings,
+                &context.style,
+            )));
+        }
+        Ok(pb::AllocateResponse {
+            container_responses,
+        })
+    }
+
+    /// Dynamic vNPU: create the vNPU the pod asked for (or use whole chips).
+    async fn claim_npu_core(
+        &self,
+        binding: &VolcanoBinding,
+        requested: usize,
+        snapshot: &Snapshot,
+    ) -> Result<(Vec<Backing>, PodRef, Option<u32>), ServiceError> {
+        let Some(dynamic) = &binding.dynamic else {
+            return Err(ServiceError::Vnpu(
+                "dynamic vNPU mode is not enabled".into(),
+            ));
+        };
+        let chip_aicore = dynamic.inventory.chips.first().map_or(0, |c| c.aicore);
+        let Claim { pod, value } = binding
+            .matcher
+            .claim_npu_core(requested, chip_aicore, is_known_template)
+            .await?;
+        match value {
+            NpuCoreRequest::WholeChips(phys) => {
+                for &phy in &phys {
+                    if !snapshot.is_healthy(phy) || dynamic.inventory.chip_by_phy(phy).is_none() {
+                        return Err(ServiceError::Vnpu(format!(
+                            "pod {}: chip with phy id {phy} is not a healthy chip of this node",
+                            pod.key()
+                        )));
+                    }
+                }
+                let backings = phys
+                    .into_iter()
+                    .map(|phy_id| Backing::Chip { phy_id })
+                    .collect();
+                Ok((backings, pod, None))
+            }
+            NpuCoreRequest::Vnpu { phy, template } => {
+                let Some(chip) = dynamic
+                    .inventory
+                    .chip_by_phy(phy)
+                    .filter(|_| snapshot.is_healthy(phy))
+                else {
+                    return Err(ServiceError::Vnpu(format!(
+                        "pod {}: chip with phy id {phy} is not a healthy chip of this node",
+                        pod.key()
+                    )));
+                };
+                let (card, device) = (
+                    chip.card_id,
+                    u32::try_from(chip.device_index).unwrap_or_default(),
+                );
+                let name = template.clone();
+                let created: Result<u32, crate::dcmi::DcmiError> = dynamic
+                    .dcmi
+                    .call("create_vnpu", dynamic.timeout, move |api| {
+                        api.create_vnpu(card, device, &name)
+                    })
+                    .await;
+                let vdev_id = created.map_err(|e| {
+                    ServiceError::Vnpu(format!(
+                        "pod {}: cannot create {template} on chip {phy}: {e}",
+                        pod.key()
+                    ))
+                })?;
+                tracing::info!(pod = %pod.key(), phy, vdev_id, %template, "vNPU created");
+                Ok((
+                    vec![Backing::Vnpu {
+                        phy_id: phy,
+                        vdev_id,
+                    }],
+                    pod,
+                    Some(vdev_id),
+                ))
+            }
+        }
+    }
+
+    /// Records kubelet ID -> real chip, then writes the pod's annotations in
+    /// the background and tells the pod-resources poller to look again.
+    fn remember(
+        &self,
+        binding: &VolcanoBinding,
+        ids: &[String],
+        phys: &[u32],
+        vdev: Option<u32>,
+        pod: &PodRef,
+    ) {
+        let resource = &self.context.resource;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let stored = binding.store.update(|map| {
+            map.record_vnpu(
+                &resource.type_name,
+                ids,
+                phys,
+                vdev,
+                &pod.key(),
+                &pod.uid,
+                now,
+            );
+        });
+        if let Err(error) = stored {
+            tracing::error!(%error, "kubelet-ID map not persisted; it is rebuilt from the pods after a restart");
+        }
+        let job = Job {
+            pod: pod.clone(),
+            resource_type: resource.type_name.clone(),
+            virtual_: resource.is_virtual,
+            kubelet_ids: ids.to_vec(),
+            phys: match vdev {
+                Some(_) => phys.iter().take(1).copied().collect(),
+                None => phys.to_vec(),
+            },
+        };
+        let writer = std::sync::Arc::clone(&binding.writer);
+        let poke = std::sync::Arc::clone(&binding.poke);
+        tokio::spawn(async move {
+            if let Err(error) = writer.write(&job).await {
+                tracing::warn!(%error, "pod write-back failed; the repair pass retries it");
+            }
+            poke.notify_one();
+        });
+    }
+}
+
+/// The real chip of each of `count` kubelet IDs: one per chip for chips;
+/// for AI cores (`npu-core`) the cores are spread over the chips in order.
+fn kubelet_order_phys(backings: &[Backing], count: usize) -> Vec<u32> {
+    let phys: Vec<u32> = backings.iter().map(|b| b.phy_id()).collect();
+    if phys.is_empty() || phys.len() == count {
+        return phys;
+    }
+    let per_chip = count.div_ceil(phys.len()).max(1);
+    (0..count)
+        .map(|i| phys[(i / per_chip).min(phys.len() - 1)])
+        .collect()
+}
+
 fn to_proto(grant: ContainerGrant) -> pb::ContainerAllocateResponse {
     pb::ContainerAllocateResponse {
         envs: grant.envs.into_iter().collect(),
@@ -204,9 +411,29 @@ impl DevicePlugin for PluginService {
             epoch: context.epoch(),
         };
         let mut last: Option<Vec<pb::Device>> = None;
-        let lists = WatchStream::new(context.snapshots.clone())
-            .filter_map(move |snapshot| {
-                let list = devices::device_list(&context.resource, &snapshot, &context.facts);
+        let snapshot_ticks = WatchStream::new(context.snapshots.clone()).map(|_| ());
+        let assignment_ticks: Pin<Box<dyn Stream<Item = ()> + Send>> = match &context.volcano {
+            Some(binding) => {
+                Box::pin(WatchStream::from_changes(binding.store.subscribe()).map(|_| ()))
+            }
+            None => Box::pin(futures::stream::pending()),
+        };
+        let lists = futures::stream::select(snapshot_ticks, assignment_ticks)
+            .filter_map(move |()| {
+                let snapshot = context.snapshots.borrow().clone();
+                let list = match &context.volcano {
+                    Some(binding) => {
+                        let map = binding.store.current();
+                        let type_name = &context.resource.type_name;
+                        devices::device_list_with(
+                            &context.resource,
+                            &snapshot,
+                            &context.facts,
+                            |id| map.real_phy(type_name, id),
+                        )
+                    }
+                    None => devices::device_list(&context.resource, &snapshot, &context.facts),
+                };
                 let changed = last.as_ref() != Some(&list);
                 if changed {
                     last = Some(list.clone());
@@ -251,10 +478,20 @@ impl DevicePlugin for PluginService {
         request: Request<pb::AllocateRequest>,
     ) -> Result<Response<pb::AllocateResponse>, Status> {
         let started = std::time::Instant::now();
-        let result = self.allocate_all(request.get_ref());
+        let volcano = self
+            .context
+            .volcano
+            .as_ref()
+            .filter(|_| needs_volcano(&self.context.resource));
+        let result = match volcano {
+            Some(binding) => self.allocate_volcano(binding, request.get_ref()).await,
+            None => self.allocate_all(request.get_ref()),
+        };
         let outcome = match &result {
             Ok(_) => AllocateOutcome::Ok,
             Err(ServiceError::Unhealthy { .. }) => AllocateOutcome::Unhealthy,
+            Err(ServiceError::Volcano(_)) => AllocateOutcome::Volcano,
+            Err(ServiceError::Vnpu(_)) => AllocateOutcome::Other,
             Err(_) => AllocateOutcome::InvalidArgument,
         };
         let context = &self.context;

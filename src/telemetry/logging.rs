@@ -148,10 +148,19 @@ pub fn subscriber<W>(
 where
     W: Write + Send + 'static,
 {
-    let filter = EnvFilter::builder()
+    let mut filter = EnvFilter::builder()
         .with_default_directive(config.level.filter().into())
         .parse(rust_log.map(str::trim).unwrap_or_default())
         .map_err(|_| LogError::RustLog)?;
+    if rust_log.is_none_or(|r| r.trim().is_empty()) {
+        // kube's client logs every failed request at ERROR, once per retry;
+        // our tasks report each outage once, with the error, instead.
+        for quiet in ["kube_client::client::builder=off", "kube_runtime=warn"] {
+            if let Ok(directive) = quiet.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
     let mut workers = Vec::with_capacity(2);
     let file_layer = match &config.file {
         Some(path) => {

@@ -62,6 +62,7 @@ pub enum ApiWriteKind {
     ConfigMap,
     PodAnnotation,
     Node,
+    Event,
 }
 
 impl ApiWriteKind {
@@ -70,6 +71,7 @@ impl ApiWriteKind {
             ApiWriteKind::ConfigMap => "configmap",
             ApiWriteKind::PodAnnotation => "pod_annotation",
             ApiWriteKind::Node => "node",
+            ApiWriteKind::Event => "event",
         }
     }
 }

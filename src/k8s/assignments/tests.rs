@@ -1,0 +1,133 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn recorded_ids_report_their_real_chip() {
+    let mut map = Assignments::default();
+    map.record(
+        "Ascend910",
+        &ids(&["Ascend910-0", "Ascend910-1"]),
+        &[4, 5],
+        "ml/job",
+        "u1",
+        100,
+    );
+    assert_eq!(map.real_phy("Ascend910", "Ascend910-0"), Some(4));
+    assert_eq!(map.real_phy("Ascend910", "Ascend910-1"), Some(5));
+    assert_eq!(map.real_phy("Ascend910", "Ascend910-2"), None);
+    assert_eq!(map.real_phy("Ascend310P", "Ascend910-0"), None);
+    assert_eq!(map.used_phys("Ascend910"), BTreeSet::from([4, 5]));
+}
+
+#[test]
+fn ids_kubelet_no_longer_lists_are_forgotten_after_the_grace_period() {
+    let mut map = Assignments::default();
+    map.record(
+        "Ascend910",
+        &ids(&["Ascend910-0"]),
+        &[4],
+        "ml/old",
+        "u1",
+        100,
+    );
+    map.record(
+        "Ascend910",
+        &ids(&["Ascend910-1"]),
+        &[5],
+        "ml/young",
+        "u2",
+        190,
+    );
+    let live = BTreeMap::new();
+    assert!(map.retain_allocated(&live, 200, 60));
+    assert_eq!(
+        map.real_phy("Ascend910", "Ascend910-0"),
+        None,
+        "old and unlisted"
+    );
+    assert_eq!(
+        map.real_phy("Ascend910", "Ascend910-1"),
+        Some(5),
+        "young: kept"
+    );
+    let live = BTreeMap::from([(
+        "Ascend910".to_owned(),
+        BTreeSet::from(["Ascend910-1".to_owned()]),
+    )]);
+    assert!(!map.retain_allocated(&live, 1_000, 60), "listed: kept");
+}
+
+#[test]
+fn the_map_survives_a_restart_through_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (store, problem) = AssignmentStore::open(&state);
+    assert!(problem.is_none());
+    let mut rx = store.subscribe();
+    let changed = store
+        .update(|m| m.record("Ascend910", &ids(&["Ascend910-0"]), &[6], "ml/a", "u", 1))
+        .unwrap();
+    assert!(changed);
+    assert!(rx.has_changed().unwrap(), "published to ListAndWatch");
+    assert_eq!(
+        rx.borrow_and_update().real_phy("Ascend910", "Ascend910-0"),
+        Some(6)
+    );
+    let file = state.join(FILE_NAME);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(
+        !state.join("volcano-map.json.tmp").exists(),
+        "no temp file left"
+    );
+    let unchanged = store.update(|_| {}).unwrap();
+    assert!(!unchanged);
+
+    let (reopened, problem) = AssignmentStore::open(&state);
+    assert!(problem.is_none());
+    assert_eq!(
+        reopened.current().real_phy("Ascend910", "Ascend910-0"),
+        Some(6)
+    );
+}
+
+#[test]
+fn a_damaged_file_is_reported_and_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[u8], &str); 3] = [
+        (b"{not json", "volcano-map.json"),
+        (br#"{"version":9,"resources":{}}"#, "format version 9"),
+        (
+            br#"{"version":1,"resources":{"Ascend910":{"x":{"real_phy":-1}}}}"#,
+            "volcano-map.json",
+        ),
+    ];
+    for (content, expected) in cases {
+        std::fs::write(dir.path().join(FILE_NAME), content).unwrap();
+        let (store, problem) = AssignmentStore::open(dir.path());
+        let problem = problem.expect("reported");
+        assert!(problem.contains(expected), "{problem}");
+        assert_eq!(*store.current(), Assignments::default());
+    }
+}
+
+#[test]
+fn a_directory_in_place_of_the_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(FILE_NAME)).unwrap();
+    let (_, problem) = AssignmentStore::open(dir.path());
+    assert!(problem.unwrap().contains("not a regular file"));
+}

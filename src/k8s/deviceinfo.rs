@@ -1,0 +1,294 @@
+//! The device-info ConfigMap Volcano reads (compat §5):
+//! `kube-system/mindx-dl-deviceinfo-<node>`, label `mx-consumer-cim: "true"`.
+//! Re-read every listWatchPeriod (an operator's `ManuallySeparateNPU` is
+//! honoured from the next read), written when the content changes
+//! (timestamps ignored), at least every 5 minutes, at most once a second;
+//! created when missing. Keys of others are kept as found.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::assignments::Assignments;
+use super::podresources::Usage;
+use crate::cluster::deviceinfo::{
+    ChipReport, NodeReport, content_equal_ignoring_time, device_info_cfg, parse_manually_separate,
+};
+use crate::device::health::Snapshot;
+use crate::device::model::Inventory;
+use crate::device::monitor::MonitorCommand;
+use crate::device::naming::Resource;
+use crate::telemetry::metrics::{ApiWriteKind, Metrics};
+
+pub const NAMESPACE: &str = "kube-system";
+pub const NAME_PREFIX: &str = "mindx-dl-deviceinfo-";
+pub const CONSUMER_LABEL: &str = "mx-consumer-cim";
+pub const DEVICE_INFO_KEY: &str = "DeviceInfoCfg";
+pub const MANUALLY_SEPARATE_KEY: &str = "ManuallySeparateNPU";
+pub const UPGRADE_FAULT_KEY: &str = "UpgradeFaultReason";
+/// Rewritten at least this often even when nothing changed.
+pub const HEARTBEAT: Duration = Duration::from_secs(300);
+/// Never written more often than this.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+pub fn config_map_name(node: &str) -> String {
+    format!("{NAME_PREFIX}{node}")
+}
+
+/// Which chips are in use, from kubelet's view (and, in Volcano mode, the
+/// real chips behind kubelet's IDs).
+pub fn used_phys(
+    resources: &[Resource],
+    usage: &Usage,
+    assignments: &Assignments,
+) -> BTreeSet<u32> {
+    let mut used = BTreeSet::new();
+    for pod in &usage.pods {
+        let Some(resource) = resources.iter().find(|r| r.type_name == pod.resource_type) else {
+            continue;
+        };
+        for id in &pod.ids {
+            let phy = assignments
+                .real_phy(&resource.type_name, id)
+                .or_else(|| resource.device(id).map(|d| d.backing.phy_id()));
+            used.extend(phy);
+        }
+    }
+    used
+}
+
+/// The report of every chip at one instant.
+pub fn node_report(
+    inventory: &Inventory,
+    snapshot: &Snapshot,
+    used: &BTreeSet<u32>,
+    manually_separated: &[String],
+    update_time: i64,
+) -> NodeReport {
+    let family = inventory.family();
+    let chips = inventory
+        .chips
+        .iter()
+        .map(|chip| {
+            let state = snapshot.chips.get(&chip.phy_id);
+            ChipReport {
+                name: chip.name(),
+                healthy: state.is_some_and(|s| s.healthy),
+                network_healthy: state.is_none_or(|s| s.network_healthy),
+                free: !used.contains(&chip.phy_id),
+                recovering: state.is_some_and(|s| s.recovering),
+                fault_codes: state
+                    .map(|s| {
+                        s.faults
+                            .iter()
+                            .map(|f| (f.code, f.level, f.since_ms))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let super_pod = inventory.super_pod.as_ref();
+    NodeReport {
+        resource_type: family.map_or("npu", |f| f.resource_type()).to_owned(),
+        family_is_910: family.is_some_and(|f| f.is_910_family()),
+        super_pod_id: super_pod.map_or(-1, |sp| sp.super_pod_id),
+        server_index: super_pod.map_or(-1, |sp| sp.server_index),
+        update_time,
+        manually_separated: manually_separated.to_vec(),
+        chips,
+    }
+}
+
+/// The phy ids of the chips named in `ManuallySeparateNPU`.
+pub fn separated_phys(inventory: &Inventory, names: &[String]) -> BTreeSet<u32> {
+    inventory
+        .chips
+        .iter()
+        .filter(|chip| names.contains(&chip.name()))
+        .map(|chip| chip.phy_id)
+        .collect()
+}
+
+/// The ConfigMap to write: `current` (if any) with our keys and label set,
+/// everything else kept.
+pub fn desired(current: Option<&ConfigMap>, node: &str, device_info: String) -> ConfigMap {
+    let mut cm = current.cloned().unwrap_or_else(|| ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(config_map_name(node)),
+            namespace: Some(NAMESPACE.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..ConfigMap::default()
+    });
+    cm.metadata.managed_fields = None;
+    cm.metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(CONSUMER_LABEL.to_owned(), "true".to_owned());
+    let data = cm.data.get_or_insert_with(BTreeMap::new);
+    data.insert(DEVICE_INFO_KEY.to_owned(), device_info);
+    data.entry(MANUALLY_SEPARATE_KEY.to_owned()).or_default();
+    data.entry(UPGRADE_FAULT_KEY.to_owned())
+        .or_insert_with(|| "{}".to_owned());
+    cm
+}
+
+/// Whether `current` must be rewritten to carry `device_info`.
+pub fn needs_write(current: Option<&ConfigMap>, device_info: &str) -> bool {
+    let Some(cm) = current else { return true };
+    let labelled = cm
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CONSUMER_LABEL))
+        .is_some_and(|v| v == "true");
+    let data = cm.data.as_ref();
+    let same = data
+        .and_then(|d| d.get(DEVICE_INFO_KEY))
+        .is_some_and(|old| content_equal_ignoring_time(old, device_info));
+    let keys = data.is_some_and(|d| {
+        d.contains_key(MANUALLY_SEPARATE_KEY) && d.contains_key(UPGRADE_FAULT_KEY)
+    });
+    !(labelled && same && keys)
+}
+
+/// The writer's inputs.
+pub struct DeviceInfoWriter {
+    pub client: Client,
+    pub node: String,
+    pub inventory: Arc<Inventory>,
+    pub resources: Vec<Resource>,
+    pub period: Duration,
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub usage: watch::Receiver<Arc<Usage>>,
+    pub assignments: watch::Receiver<Arc<Assignments>>,
+    pub commands: mpsc::Sender<MonitorCommand>,
+    pub metrics: Metrics,
+}
+
+impl DeviceInfoWriter {
+    pub async fn run(mut self, stop: CancellationToken) {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let name = config_map_name(&self.node);
+        let mut separated: Option<BTreeSet<u32>> = None;
+        let mut last_write: Option<Instant> = None;
+        let mut failing = false;
+        loop {
+            match self
+                .sync(&api, &name, &mut separated, &mut last_write)
+                .await
+            {
+                Ok(()) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(configmap = %name, "device-info ConfigMap in sync again");
+                    }
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(configmap = %name, %error, "cannot sync the device-info ConfigMap; retrying");
+                    }
+                    failing = true;
+                }
+            }
+            let retry = if failing {
+                Duration::from_secs(2)
+            } else {
+                self.period
+            };
+            let heartbeat = last_write.map_or_else(|| Instant::now() + retry, |t| t + HEARTBEAT);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = self.snapshots.changed() => {}
+                _ = self.usage.changed() => {}
+                _ = self.assignments.changed() => {}
+                () = tokio::time::sleep(retry) => {}
+                () = tokio::time::sleep_until(heartbeat) => {}
+            }
+            // Coalesce bursts and keep to at most one write a second.
+            if let Some(at) = last_write {
+                tokio::time::sleep_until(at + MIN_INTERVAL).await;
+            }
+        }
+    }
+
+    async fn sync(
+        &mut self,
+        api: &Api<ConfigMap>,
+        name: &str,
+        separated: &mut Option<BTreeSet<u32>>,
+        last_write: &mut Option<Instant>,
+    ) -> Result<(), String> {
+        let timeout = Duration::from_secs(10);
+        let current = tokio::time::timeout(timeout, api.get_opt(name))
+            .await
+            .map_err(|_| format!("GET {name}: no answer within {timeout:?}"))?
+            .map_err(|e| format!("GET {name}: {e}"))?;
+        let names = current
+            .as_ref()
+            .and_then(|cm| cm.data.as_ref()?.get(MANUALLY_SEPARATE_KEY))
+            .map(|v| parse_manually_separate(v))
+            .unwrap_or_default();
+        let phys = separated_phys(&self.inventory, &names);
+        if separated.as_ref() != Some(&phys) {
+            tracing::info!(chips = %names.join(","), "ManuallySeparateNPU read from the device-info ConfigMap");
+            let _ = self
+                .commands
+                .send(MonitorCommand::SetManuallySeparated(phys.clone()))
+                .await;
+            *separated = Some(phys);
+        }
+        let snapshot = self.snapshots.borrow_and_update().clone();
+        let usage = self.usage.borrow_and_update().clone();
+        let assignments = self.assignments.borrow_and_update().clone();
+        let used = used_phys(&self.resources, &usage, &assignments);
+        let report = node_report(&self.inventory, &snapshot, &used, &names, unix_seconds());
+        let device_info = device_info_cfg(&report);
+        let due = last_write.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        if !needs_write(current.as_ref(), &device_info) && !due {
+            return Ok(());
+        }
+        let cm = desired(current.as_ref(), &self.node, device_info);
+        let write = async {
+            match &current {
+                Some(_) => api
+                    .replace(name, &PostParams::default(), &cm)
+                    .await
+                    .map(drop),
+                None => api.create(&PostParams::default(), &cm).await.map(drop),
+            }
+        };
+        let result = tokio::time::timeout(timeout, write)
+            .await
+            .map_err(|_| format!("write {name}: no answer within {timeout:?}"))
+            .and_then(|r| r.map_err(|e| format!("write {name}: {e}")));
+        self.metrics
+            .api_write(ApiWriteKind::ConfigMap, result.is_ok());
+        *last_write = Some(Instant::now());
+        result
+    }
+}
+
+fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl std::fmt::Debug for DeviceInfoWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceInfoWriter")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

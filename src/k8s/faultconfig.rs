@@ -1,0 +1,140 @@
+//! The operator's fault-code table in ConfigMap
+//! `kube-system/mindx-dl-fault-config` (key `faultCode.json`), watched by
+//! name. A table that does not parse, or is too large, is refused with a
+//! warning and the table in force stays; deleting the ConfigMap returns to
+//! the start-up table (`--fault-code-file` or the built-in one).
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::MAX_FAULT_TABLE;
+use crate::device::faults::FaultTable;
+use crate::device::monitor::MonitorCommand;
+
+pub const NAMESPACE: &str = "kube-system";
+pub const NAME: &str = "mindx-dl-fault-config";
+pub const KEY: &str = "faultCode.json";
+
+/// The table a ConfigMap carries, with the parser's warnings.
+pub fn table_from(cm: &ConfigMap) -> Result<(FaultTable, Vec<String>), String> {
+    let text = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(KEY))
+        .ok_or_else(|| format!("ConfigMap {NAMESPACE}/{NAME} has no {KEY} key"))?;
+    FaultTable::parse(text.as_bytes(), MAX_FAULT_TABLE)
+        .map_err(|e| format!("ConfigMap {NAMESPACE}/{NAME} key {KEY}: {e}"))
+}
+
+/// What the watcher does with each event: the command to send, if any.
+#[derive(Debug)]
+pub struct FaultConfigState {
+    base: Arc<FaultTable>,
+    /// The ConfigMap's table is in force.
+    using_configmap: bool,
+    seen_in_listing: bool,
+}
+
+impl FaultConfigState {
+    pub fn new(base: Arc<FaultTable>) -> Self {
+        Self {
+            base,
+            using_configmap: false,
+            seen_in_listing: false,
+        }
+    }
+
+    pub fn on_event(&mut self, event: Event<ConfigMap>) -> Option<Arc<FaultTable>> {
+        match event {
+            Event::Init => {
+                self.seen_in_listing = false;
+                None
+            }
+            Event::InitApply(cm) => {
+                self.seen_in_listing = true;
+                self.adopt(&cm)
+            }
+            Event::Apply(cm) => self.adopt(&cm),
+            Event::InitDone if !self.seen_in_listing => self.revert(),
+            Event::InitDone => None,
+            Event::Delete(_) => self.revert(),
+        }
+    }
+
+    fn adopt(&mut self, cm: &ConfigMap) -> Option<Arc<FaultTable>> {
+        match table_from(cm) {
+            Ok((table, warnings)) => {
+                for warning in warnings {
+                    tracing::warn!(configmap = NAME, %warning, "fault-code table");
+                }
+                tracing::info!(
+                    configmap = NAME,
+                    "fault-code table from the ConfigMap in force"
+                );
+                self.using_configmap = true;
+                Some(Arc::new(table))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "fault-code table refused; the table in force stays");
+                None
+            }
+        }
+    }
+
+    fn revert(&mut self) -> Option<Arc<FaultTable>> {
+        if !std::mem::take(&mut self.using_configmap) {
+            return None;
+        }
+        tracing::info!(
+            configmap = NAME,
+            "fault-code ConfigMap gone; back to the start-up table"
+        );
+        Some(Arc::clone(&self.base))
+    }
+}
+
+/// Watches the ConfigMap until `stop`, sending each new table to the monitor.
+pub async fn run(
+    client: Client,
+    base: Arc<FaultTable>,
+    commands: mpsc::Sender<MonitorCommand>,
+    stop: CancellationToken,
+) {
+    let api: Api<ConfigMap> = Api::namespaced(client, NAMESPACE);
+    let config = watcher::Config::default().fields(&format!("metadata.name={NAME}"));
+    let stream = watcher::watcher(api, config).default_backoff();
+    tokio::pin!(stream);
+    let mut state = FaultConfigState::new(base);
+    let mut failing = false;
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = stream.next() => next,
+        };
+        match next {
+            Some(Ok(event)) => {
+                failing &= matches!(event, Event::Init);
+                if let Some(table) = state.on_event(event) {
+                    let _ = commands.send(MonitorCommand::SetTable(table)).await;
+                }
+            }
+            Some(Err(error)) => {
+                if !failing {
+                    tracing::warn!(configmap = NAME, %error, "fault-code ConfigMap watch failed; retrying");
+                }
+                failing = true;
+            }
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::device::faults::{FaultCode, FaultLevel};
+
+fn cm(value: Option<&str>) -> ConfigMap {
+    ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(NAME.into()),
+            namespace: Some(NAMESPACE.into()),
+            ..Default::default()
+        },
+        data: value.map(|v| BTreeMap::from([(KEY.to_owned(), v.to_owned())])),
+        ..Default::default()
+    }
+}
+
+const GOOD: &str = r#"{"SeparateNPUCodes":["80E01801"],"NotHandleFaultCodes":["8C084E00"]}"#;
+
+fn level(table: &FaultTable, code: u32) -> FaultLevel {
+    table.level(FaultCode(code), None)
+}
+
+#[test]
+fn a_good_table_is_put_in_force() {
+    let mut state = FaultConfigState::new(Arc::new(FaultTable::builtin()));
+    let table = state
+        .on_event(Event::Apply(cm(Some(GOOD))))
+        .expect("adopted");
+    assert_eq!(level(&table, 0x8C08_4E00), FaultLevel::NotHandleFault);
+}
+
+#[test]
+fn bad_tables_are_refused_and_the_table_in_force_stays() {
+    let mut state = FaultConfigState::new(Arc::new(FaultTable::builtin()));
+    assert!(state.on_event(Event::Apply(cm(Some(GOOD)))).is_some());
+    let huge = format!(
+        r#"{{"SeparateNPUCodes":["{}"]}}"#,
+        "A".repeat(MAX_FAULT_TABLE)
+    );
+    for bad in [
+        Some("{not json"),
+        Some(r#"{"SeparateNPUCodes":"80E01801"}"#),
+        Some("{}"),
+        Some(huge.as_str()),
+        None,
+    ] {
+        assert!(
+            state.on_event(Event::Apply(cm(bad))).is_none(),
+            "{:?}",
+            bad.map(|b| &b[..b.len().min(40)])
+        );
+    }
+    let error = table_from(&cm(None)).unwrap_err();
+    assert!(error.contains("has no faultCode.json key"), "{error}");
+    let error = table_from(&cm(Some(&huge))).unwrap_err();
+    assert!(error.contains("mindx-dl-fault-config"), "{error}");
+}
+
+#[test]
+fn deleting_the_configmap_returns_to_the_start_up_table() {
+    let base = Arc::new(FaultTable::builtin());
+    let mut state = FaultConfigState::new(Arc::clone(&base));
+    // Never used: a delete or an empty listing changes nothing.
+    assert!(state.on_event(Event::Delete(cm(Some(GOOD)))).is_none());
+    assert!(state.on_event(Event::Init).is_none());
+    assert!(state.on_event(Event::InitDone).is_none());
+    assert!(state.on_event(Event::Apply(cm(Some(GOOD)))).is_some());
+    let back = state
+        .on_event(Event::Delete(cm(Some(GOOD))))
+        .expect("reverted");
+    assert!(Arc::ptr_eq(&back, &base));
+    // Gone while the watch was down: the re-list no longer has it.
+    assert!(state.on_event(Event::Apply(cm(Some(GOOD)))).is_some());
+    assert!(state.on_event(Event::Init).is_none());
+    assert!(state.on_event(Event::InitDone).is_some());
+    // Still there in the re-list: stays.
+    assert!(state.on_event(Event::Init).is_none());
+    assert!(state.on_event(Event::InitApply(cm(Some(GOOD)))).is_some());
+    assert!(state.on_event(Event::InitDone).is_none());
+}

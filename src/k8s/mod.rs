@@ -1,0 +1,65 @@
+//! The plugin's side of the Kubernetes API: the client, the node's pod watch
+//! cache, Volcano-mode Allocate, the kubelet-ID map and pod write-back, the
+//! device-info ConfigMap, the fault-code ConfigMap, node labels and events.
+//! The pure rules live in `crate::cluster`; this module does the I/O.
+
+pub mod assignments;
+pub mod deviceinfo;
+pub mod events;
+pub mod faultconfig;
+pub mod node;
+pub mod podresources;
+pub mod pods;
+pub mod reconcile;
+pub mod volcano;
+pub mod writeback;
+
+#[cfg(test)]
+pub(crate) mod mock;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::dcmi::Dcmi;
+use crate::device::model::Inventory;
+
+/// Builds the API client: `--kubeconfig`/`KUBECONFIG` when given, else the
+/// in-cluster ServiceAccount. Errors name the source, never its contents.
+pub async fn connect(config: &Config) -> anyhow::Result<Client> {
+    let kube_config = match &config.paths.kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .with_context(|| format!("--kubeconfig {}: cannot read", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("--kubeconfig {}: unusable", path.display()))?
+        }
+        None => kube::Config::incluster().context("in-cluster Kubernetes configuration")?,
+    };
+    Client::try_from(kube_config).context("cannot build the Kubernetes client")
+}
+
+/// What a Volcano-mode resource service needs beyond its own context.
+#[derive(Debug)]
+pub struct VolcanoBinding {
+    pub matcher: volcano::VolcanoMatcher,
+    pub store: assignments::AssignmentStore,
+    pub writer: Arc<writeback::Writer>,
+    /// Wakes the pod-resources poller (a new allocation to see).
+    pub poke: Arc<Notify>,
+    /// Dynamic vNPU mode: the driver, to create vNPUs at Allocate.
+    pub dynamic: Option<DynamicVnpu>,
+}
+
+/// The driver and chips dynamic vNPU creation needs.
+#[derive(Debug, Clone)]
+pub struct DynamicVnpu {
+    pub dcmi: Dcmi,
+    pub inventory: Arc<Inventory>,
+    pub timeout: std::time::Duration,
+}

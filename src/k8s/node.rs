@@ -1,0 +1,200 @@
+//! This node's labels and annotations (compat §6), patched only where they
+//! differ, re-checked every 5 minutes (someone may remove them); and, with
+//! `-autoStowing=false`, the operator's recover label: an operator names
+//! recovered chips in node label `huawei.com/<Type>-Recover` (chip names
+//! joined by `.`, label values allow no commas); the plugin returns those
+//! chips to service and removes the label.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::labels::{desired_annotations, desired_labels, node_patch_for};
+use crate::device::health::Snapshot;
+use crate::device::model::Inventory;
+use crate::device::monitor::MonitorCommand;
+use crate::telemetry::metrics::{ApiWriteKind, Metrics};
+
+/// How often labels and annotations are re-checked.
+pub const RELABEL_EVERY: Duration = Duration::from_secs(300);
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `huawei.com/Ascend910-Recover` for chips of `resource_type`.
+pub fn recover_label(resource_type: &str) -> String {
+    format!("huawei.com/{resource_type}-Recover")
+}
+
+/// What to do with the recover label's value: chips to release (recovering
+/// now), names that are no chip waiting for release.
+pub fn recover_request(
+    value: &str,
+    inventory: &Inventory,
+    snapshot: &Snapshot,
+) -> (BTreeSet<u32>, Vec<String>) {
+    let mut release = BTreeSet::new();
+    let mut ignored = Vec::new();
+    for name in value
+        .split(['.', ','])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let chip = inventory.chips.iter().find(|c| c.name() == name);
+        match chip {
+            Some(chip)
+                if snapshot
+                    .chips
+                    .get(&chip.phy_id)
+                    .is_some_and(|s| s.recovering) =>
+            {
+                release.insert(chip.phy_id);
+            }
+            _ => ignored.push(name.chars().take(64).collect()),
+        }
+    }
+    (release, ignored)
+}
+
+/// Merge patch removing `label`.
+pub fn remove_label_patch(label: &str) -> Value {
+    json!({ "metadata": { "labels": { label: Value::Null } } })
+}
+
+/// The node's IP for the 910 configuration annotation: `HOST_IP`, else the
+/// node's first InternalIP.
+pub fn node_ip(host_ip: Option<&str>, node: Option<&Node>) -> Option<String> {
+    if let Some(ip) = host_ip {
+        return Some(ip.to_owned());
+    }
+    node?
+        .status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .find(|a| a.type_ == "InternalIP")
+        .map(|a| a.address.clone())
+}
+
+pub struct NodeAgent {
+    pub client: Client,
+    pub node: String,
+    pub inventory: Arc<Inventory>,
+    pub auto_stowing: bool,
+    pub period: Duration,
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub commands: mpsc::Sender<MonitorCommand>,
+    pub metrics: Metrics,
+}
+
+impl NodeAgent {
+    pub async fn run(self, stop: CancellationToken) {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let mut next_relabel = tokio::time::Instant::now();
+        let mut failing = false;
+        loop {
+            let now = tokio::time::Instant::now();
+            let relabel = now >= next_relabel;
+            if relabel || !self.auto_stowing {
+                match self.pass(&api, relabel).await {
+                    Ok(()) => {
+                        failing = false;
+                        if relabel {
+                            next_relabel = now + RELABEL_EVERY;
+                        }
+                    }
+                    Err(error) => {
+                        if !failing {
+                            tracing::warn!(node = %self.node, %error, "cannot update node labels; retrying");
+                        }
+                        failing = true;
+                    }
+                }
+            }
+            let wait = if failing {
+                Duration::from_secs(5)
+            } else {
+                self.period
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn pass(&self, api: &Api<Node>, relabel: bool) -> Result<(), String> {
+        let node = tokio::time::timeout(TIMEOUT, api.get(&self.node))
+            .await
+            .map_err(|_| format!("GET node {}: no answer within {TIMEOUT:?}", self.node))?
+            .map_err(|e| format!("GET node {}: {e}", self.node))?;
+        if relabel {
+            let existing = node.metadata.labels.clone().unwrap_or_default();
+            let labels = desired_labels(&self.inventory, &existing);
+            for issue in &labels.issues {
+                tracing::warn!(%issue, "node label");
+            }
+            let annotations = desired_annotations(&self.inventory, |_| None);
+            if let Some(patch) = node_patch_for(&node, &labels.labels, &annotations) {
+                self.patch(api, &patch).await?;
+                tracing::info!(node = %self.node, "node labels and annotations updated");
+            }
+        }
+        if !self.auto_stowing {
+            self.recover(api, &node).await?;
+        }
+        Ok(())
+    }
+
+    async fn recover(&self, api: &Api<Node>, node: &Node) -> Result<(), String> {
+        let Some(resource_type) = self.inventory.family().map(|f| f.resource_type()) else {
+            return Ok(());
+        };
+        let label = recover_label(resource_type);
+        let empty = BTreeMap::new();
+        let Some(value) = node.metadata.labels.as_ref().unwrap_or(&empty).get(&label) else {
+            return Ok(());
+        };
+        let snapshot = self.snapshots.borrow().clone();
+        let (release, ignored) = recover_request(value, &self.inventory, &snapshot);
+        for name in &ignored {
+            tracing::warn!(label = %label, chip = %name, "recover label names no chip waiting for release; ignored");
+        }
+        for phy in release {
+            tracing::info!(phy, "operator released a recovered chip");
+            let _ = self.commands.send(MonitorCommand::Release(phy)).await;
+        }
+        self.patch(api, &remove_label_patch(&label)).await
+    }
+
+    async fn patch(&self, api: &Api<Node>, patch: &Value) -> Result<(), String> {
+        let (params, patch) = (PatchParams::default(), Patch::Merge(patch));
+        let call = api.patch(&self.node, &params, &patch);
+        let result = tokio::time::timeout(TIMEOUT, call)
+            .await
+            .map_err(|_| format!("PATCH node {}: no answer within {TIMEOUT:?}", self.node))
+            .and_then(|r| {
+                r.map(drop)
+                    .map_err(|e| format!("PATCH node {}: {e}", self.node))
+            });
+        self.metrics.api_write(ApiWriteKind::Node, result.is_ok());
+        result
+    }
+}
+
+impl std::fmt::Debug for NodeAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeAgent")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use k8s_openapi::api::core::v1::{NodeAddress, NodeStatus};
+use serde_json::json;
+
+use super::*;
+use crate::device::faults::FaultTable;
+use crate::device::health::{Policy, Reading, Tracker};
+use crate::device::model::Family;
+use crate::device::model::fixtures::{chip, inventory};
+use crate::k8s::mock::{self, Recorded};
+
+fn node_inventory() -> Inventory {
+    let chips = (0..4)
+        .map(|phy| crate::device::model::Chip {
+            chip_name: "910B3".into(),
+            aicore: 20,
+            memory_mb: Some(65536),
+            ..chip(phy, Family::Ascend910B)
+        })
+        .collect();
+    Inventory {
+        driver_version: Some("24.1.rc2".into()),
+        ..inventory(chips)
+    }
+}
+
+/// Chip 2 faulted then cleared with autoStowing=false: recovering.
+fn recovering_snapshot() -> Snapshot {
+    let mut tracker = Tracker::new(
+        Policy {
+            table: Arc::new(FaultTable::builtin()),
+            auto_stowing: false,
+            linkdown_timeout: Duration::from_secs(30),
+        },
+        0..4,
+    );
+    let read = |phy_id, failed| Reading {
+        phy_id,
+        failed,
+        ..Reading::default()
+    };
+    for phy in 0..4 {
+        tracker.apply(read(phy, phy == 2), 1);
+    }
+    tracker.apply(read(2, false), 2);
+    let snapshot = (*tracker.snapshot()).clone();
+    assert!(snapshot.chips[&2].recovering);
+    snapshot
+}
+
+fn node_json(labels: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "node-a", "labels": labels, "annotations": {}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.1.2.3"}]},
+    })
+}
+
+fn make_agent(
+    client: Client,
+    auto_stowing: bool,
+    snapshot: Snapshot,
+) -> (
+    NodeAgent,
+    mpsc::Receiver<MonitorCommand>,
+    watch::Sender<Arc<Snapshot>>,
+) {
+    let (tx, snapshots) = watch::channel(Arc::new(snapshot));
+    let (commands, rx) = mpsc::channel(8);
+    let agent = NodeAgent {
+        client,
+        node: "node-a".into(),
+        inventory: Arc::new(node_inventory()),
+        auto_stowing,
+        period: Duration::from_secs(5),
+        snapshots,
+        commands,
+        metrics: Metrics::new(),
+    };
+    (agent, rx, tx)
+}
+
+#[tokio::test]
+async fn labels_and_annotations_are_patched_only_where_they_differ() {
+    let served = node_json(json!({"servertype": "mine", "accelerator": "huawei-Ascend910"}));
+    let (client, log) = mock::client(move |r: &Recorded| match r.method.as_str() {
+        "GET" => (200, served.clone()),
+        _ => mock::echo(r),
+    });
+    let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
+    let api: Api<Node> = Api::all(agent.client.clone());
+    agent.pass(&api, true).await.unwrap();
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1);
+    let patch = &writes[0];
+    assert_eq!(
+        (patch.method.as_str(), patch.path()),
+        ("PATCH", "/api/v1/nodes/node-a")
+    );
+    assert_eq!(
+        patch.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    let labels = patch.body["metadata"]["labels"].as_object().unwrap();
+    assert!(!labels.contains_key("accelerator"), "already right");
+    assert!(
+        !labels.contains_key("servertype"),
+        "the operator's own value stays"
+    );
+    assert_eq!(labels["node.kubernetes.io/npu.chip.name"], "910B3");
+    assert_eq!(labels["huawei.com/driver.version"], "24.1.rc2");
+    assert_eq!(labels["mind-cluster/npu-chip-memory"], "64G");
+    let annotations = &patch.body["metadata"]["annotations"];
+    assert_eq!(annotations["superPodID"], "-1");
+    assert!(
+        annotations["baseDeviceInfos"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"Ascend910-0":{"IP":"","SuperDeviceID":0}"#)
+    );
+}
+
+#[tokio::test]
+async fn a_node_already_labelled_is_not_patched() {
+    let (client, first) = mock::client(|r: &Recorded| match r.method.as_str() {
+        "GET" => (200, node_json(json!({}))),
+        _ => mock::echo(r),
+    });
+    let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
+    agent
+        .pass(&Api::all(agent.client.clone()), true)
+        .await
+        .unwrap();
+    let applied = first.writes()[0].body["metadata"].clone();
+    let served = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "node-a", "labels": applied["labels"], "annotations": applied["annotations"]},
+    });
+    let (client, log) = mock::client(move |r: &Recorded| match r.method.as_str() {
+        "GET" => (200, served.clone()),
+        _ => mock::echo(r),
+    });
+    let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
+    agent
+        .pass(&Api::all(agent.client.clone()), true)
+        .await
+        .unwrap();
+    assert!(log.writes().is_empty(), "{:?}", log.writes());
+}
+
+#[tokio::test]
+async fn the_recover_label_releases_recovering_chips_and_is_removed() {
+    let served =
+        node_json(json!({"huawei.com/Ascend910-Recover": "Ascend910-2.Ascend910-1.bogus"}));
+    // The server answers the patch with the node.
+    let (client, log) = mock::client(move |_: &Recorded| (200, served.clone()));
+    let (agent, mut commands, _keep) = make_agent(client, false, recovering_snapshot());
+    agent
+        .pass(&Api::all(agent.client.clone()), false)
+        .await
+        .unwrap();
+    match commands.try_recv().unwrap() {
+        MonitorCommand::Release(phy) => assert_eq!(phy, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        commands.try_recv().is_err(),
+        "chip 1 is not recovering; bogus is no chip"
+    );
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes[0].body,
+        json!({"metadata": {"labels": {"huawei.com/Ascend910-Recover": null}}})
+    );
+}
+
+#[test]
+fn the_node_ip_is_host_ip_else_the_internal_address() {
+    let node = Node {
+        status: Some(NodeStatus {
+            addresses: Some(vec![
+                NodeAddress {
+                    type_: "Hostname".into(),
+                    address: "n".into(),
+                },
+                NodeAddress {
+                    type_: "InternalIP".into(),
+                    address: "10.1.2.3".into(),
+                },
+            ]),
+            ..NodeStatus::default()
+        }),
+        ..Node::default()
+    };
+    assert_eq!(
+        node_ip(Some("192.0.2.1"), Some(&node)).as_deref(),
+        Some("192.0.2.1")
+    );
+    assert_eq!(node_ip(None, Some(&node)).as_deref(), Some("10.1.2.3"));
+    assert_eq!(node_ip(None, None), None);
+}

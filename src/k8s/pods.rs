@@ -1,0 +1,202 @@
+//! The node's pods, kept current by one watch (`spec.nodeName=<node>`), so
+//! a Volcano Allocate reads memory, never the API server, on its hot path.
+//! Waiting for a pod that has not arrived yet means waiting on this cache's
+//! change counter, bounded by the caller's deadline.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What the cache holds at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub pods: Vec<Arc<Pod>>,
+    /// The first full list has arrived.
+    pub synced: bool,
+    /// The watch is connected (false after an error until the next event).
+    pub connected: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pods: BTreeMap<String, Arc<Pod>>,
+    /// Objects of a re-list in progress; swapped in whole at `InitDone`.
+    relisting: Option<BTreeMap<String, Arc<Pod>>>,
+    synced: bool,
+    connected: bool,
+}
+
+/// The watch cache of this node's pods; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PodCache {
+    state: Arc<Mutex<State>>,
+    changes: Arc<watch::Sender<u64>>,
+}
+
+impl Default for PodCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn key(pod: &Pod) -> String {
+    let meta = &pod.metadata;
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl PodCache {
+    pub fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            changes: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-written
+        // in a way readers care about; keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Applies one watcher event.
+    pub fn apply(&self, event: Event<Pod>) {
+        {
+            let mut state = self.lock();
+            state.connected |= !matches!(event, Event::Init);
+            match event {
+                Event::Init => state.relisting = Some(BTreeMap::new()),
+                Event::InitApply(pod) => {
+                    let pod = Arc::new(pod);
+                    if let Some(relist) = state.relisting.as_mut() {
+                        relist.insert(key(&pod), pod);
+                    }
+                }
+                Event::InitDone => {
+                    if let Some(relist) = state.relisting.take() {
+                        state.pods = relist;
+                    }
+                    state.synced = true;
+                }
+                Event::Apply(pod) => {
+                    state.pods.insert(key(&pod), Arc::new(pod));
+                }
+                Event::Delete(pod) => {
+                    state.pods.remove(&key(&pod));
+                }
+            }
+        }
+        self.bump();
+    }
+
+    /// The watch failed; the cache keeps its last contents.
+    pub fn disconnected(&self) {
+        let was = std::mem::replace(&mut self.lock().connected, false);
+        if was {
+            self.bump();
+        }
+    }
+
+    pub fn view(&self) -> View {
+        let state = self.lock();
+        View {
+            pods: state.pods.values().cloned().collect(),
+            synced: state.synced,
+            connected: state.connected,
+        }
+    }
+
+    /// The cached pod `namespace/name`.
+    pub fn find(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
+        self.lock()
+            .pods
+            .get(&format!("{namespace}/{name}"))
+            .cloned()
+    }
+
+    /// A receiver that changes whenever the cache does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Evaluates `find` on the cache now and after every change until it
+    /// answers `Ok` or `deadline` passes; then returns its last answer.
+    pub async fn wait_for<T, E>(
+        &self,
+        deadline: Instant,
+        mut find: impl FnMut(&View) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut changes = self.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let answer = find(&self.view());
+            if answer.is_ok() || Instant::now() >= deadline {
+                return answer;
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // Deadline or the cache is gone: one last look.
+                Ok(Err(_)) | Err(_) => return find(&self.view()),
+            }
+        }
+    }
+}
+
+/// The field selector of the watch: this node's pods only.
+pub fn node_selector(node: &str) -> String {
+    format!("spec.nodeName={node}")
+}
+
+/// Feeds the cache from a watch on `api` until `stop`; reconnects with
+/// kube-runtime's default backoff. Only the first failure of an outage and
+/// the recovery are logged.
+pub async fn run(cache: PodCache, api: Api<Pod>, node: String, stop: CancellationToken) {
+    let config = watcher::Config::default().fields(&node_selector(&node));
+    let stream = watcher::watcher(api, config).default_backoff();
+    tokio::pin!(stream);
+    let mut failing = false;
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = stream.next() => next,
+        };
+        match next {
+            Some(Ok(event)) => {
+                // The watcher announces each (re)list with Init before it
+                // has heard from the server: not yet proof of a connection.
+                if !matches!(event, Event::Init) && std::mem::take(&mut failing) {
+                    tracing::info!(node = %node, "pod watch reconnected");
+                }
+                cache.apply(event);
+            }
+            Some(Err(error)) => {
+                if !failing {
+                    tracing::warn!(node = %node, %error, "pod watch failed; serving from the cache and retrying");
+                }
+                failing = true;
+                cache.disconnected();
+            }
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

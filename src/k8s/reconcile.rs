@@ -1,0 +1,229 @@
+//! Keeps the kubelet-ID map and the pods' write-back in step with what
+//! kubelet reports (pod-resources): fills in IDs the map lacks from the pods'
+//! annotations (after a restart without the state file), forgets IDs kubelet
+//! no longer lists (their pods ended), destroys dynamic vNPUs of ended pods,
+//! and repairs pods whose write-back failed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::assignments::{Assignment, Assignments};
+use super::podresources::{PodDevices, Usage};
+use super::volcano::PodRef;
+use super::writeback::{Job, needs_repair, recover_pairs};
+use super::{DynamicVnpu, VolcanoBinding};
+use crate::device::naming::Resource;
+
+/// Entries younger than this survive a listing that lacks them (kubelet
+/// records an allocation only after Allocate returns).
+pub const GRACE_S: i64 = 60;
+
+#[derive(Debug)]
+pub struct Reconciler {
+    pub binding: Arc<VolcanoBinding>,
+    /// The Volcano-allocated resources of this node.
+    pub resources: Vec<Resource>,
+    pub usage: watch::Receiver<Arc<Usage>>,
+    pub period: Duration,
+}
+
+impl Reconciler {
+    pub async fn run(mut self, stop: CancellationToken) {
+        loop {
+            let usage = self.usage.borrow_and_update().clone();
+            if usage.listed {
+                self.pass(&usage).await;
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = self.usage.changed() => {}
+                () = tokio::time::sleep(self.period) => {}
+            }
+        }
+    }
+
+    async fn pass(&self, usage: &Usage) {
+        let binding = &self.binding;
+        let cache = binding.matcher.cache();
+        if !cache.view().synced {
+            return;
+        }
+        let ours: Vec<&PodDevices> = usage
+            .pods
+            .iter()
+            .filter(|p| {
+                self.resources
+                    .iter()
+                    .any(|r| r.type_name == p.resource_type)
+            })
+            .collect();
+        for devices in &ours {
+            let map = binding.store.current();
+            let missing = devices
+                .ids
+                .iter()
+                .any(|id| map.real_phy(&devices.resource_type, id).is_none());
+            if missing && !self.is_virtual(&devices.resource_type) {
+                self.recover(devices).await;
+            }
+        }
+        let mut removed = Vec::new();
+        let now = unix_seconds();
+        let allocated = usage.allocated();
+        let update = binding.store.update(|map| {
+            let before = map.clone();
+            map.retain_allocated(&allocated, now, GRACE_S);
+            removed = gone(&before, map);
+        });
+        if let Err(error) = update {
+            tracing::error!(%error, "cannot persist the kubelet-ID map");
+        }
+        if let Some(dynamic) = &binding.dynamic {
+            destroy_vnpus(dynamic, &removed).await;
+        }
+        for devices in ours {
+            self.repair(devices).await;
+        }
+    }
+
+    fn is_virtual(&self, resource_type: &str) -> bool {
+        self.resources
+            .iter()
+            .any(|r| r.type_name == resource_type && r.is_virtual)
+    }
+
+    async fn pod(&self, devices: &PodDevices) -> Option<Arc<Pod>> {
+        let cache = self.binding.matcher.cache();
+        if let Some(pod) = cache.find(&devices.namespace, &devices.name) {
+            return Some(pod);
+        }
+        let client = self.binding.writer.client.clone();
+        let api: Api<Pod> = Api::namespaced(client, &devices.namespace);
+        match tokio::time::timeout(Duration::from_secs(10), api.get_opt(&devices.name)).await {
+            Ok(Ok(found)) => found.map(Arc::new),
+            Ok(Err(error)) => {
+                tracing::warn!(pod = %devices.key(), %error, "cannot read pod");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Rebuilds the map entries of one pod from its annotations.
+    async fn recover(&self, devices: &PodDevices) {
+        let Some(pod) = self.pod(devices).await else {
+            return;
+        };
+        match recover_pairs(devices, &pod) {
+            Ok(pairs) => {
+                let reference = PodRef::of(&pod);
+                let (ids, phys): (Vec<String>, Vec<u32>) = pairs.into_iter().unzip();
+                let result = self.binding.store.update(|map| {
+                    map.record(
+                        &devices.resource_type,
+                        &ids,
+                        &phys,
+                        &reference.key(),
+                        &reference.uid,
+                        unix_seconds(),
+                    );
+                });
+                tracing::info!(pod = %devices.key(), "kubelet-ID map rebuilt from the pod's annotations");
+                if let Err(error) = result {
+                    tracing::error!(%error, "cannot persist the kubelet-ID map");
+                }
+            }
+            Err(reason) => tracing::warn!(%reason, "kubelet IDs keep their own chips' health"),
+        }
+    }
+
+    /// Writes the pod's annotations if they are missing.
+    async fn repair(&self, devices: &PodDevices) {
+        let virtual_ = self.is_virtual(&devices.resource_type);
+        let Some(pod) = self
+            .binding
+            .matcher
+            .cache()
+            .find(&devices.namespace, &devices.name)
+        else {
+            return;
+        };
+        if !needs_repair(&pod, virtual_) {
+            return;
+        }
+        let map = self.binding.store.current();
+        let phys: Option<Vec<u32>> = devices
+            .ids
+            .iter()
+            .map(|id| map.real_phy(&devices.resource_type, id))
+            .collect();
+        let Some(phys) = phys else { return };
+        let job = Job {
+            pod: PodRef::of(&pod),
+            resource_type: devices.resource_type.clone(),
+            virtual_,
+            kubelet_ids: devices.ids.clone(),
+            phys,
+        };
+        if let Err(error) = self.binding.writer.write(&job).await {
+            tracing::warn!(%error, "pod write-back repair failed; retrying next pass");
+        }
+    }
+}
+
+/// Entries of `before` that `after` no longer has.
+fn gone(before: &Assignments, after: &Assignments) -> Vec<Assignment> {
+    let mut out = Vec::new();
+    for (resource_type, entries) in &before.resources {
+        let kept = after.resources.get(resource_type);
+        for (id, entry) in entries {
+            if kept.is_none_or(|k| !k.contains_key(id)) {
+                out.push(entry.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Destroys the vNPUs of ended pods (each once, however many IDs it had).
+async fn destroy_vnpus(dynamic: &DynamicVnpu, removed: &[Assignment]) {
+    let mut vnpus: BTreeMap<(u32, u32), String> = BTreeMap::new();
+    for entry in removed {
+        if let Some(vdev) = entry.vdev_id {
+            vnpus.insert((entry.real_phy, vdev), entry.pod.clone());
+        }
+    }
+    for ((phy, vdev), pod) in vnpus {
+        let Some(chip) = dynamic.inventory.chip_by_phy(phy) else {
+            continue;
+        };
+        let (card, device) = (
+            chip.card_id,
+            u32::try_from(chip.device_index).unwrap_or_default(),
+        );
+        let result: Result<(), crate::dcmi::DcmiError> = dynamic
+            .dcmi
+            .call("destroy_vnpu", dynamic.timeout, move |api| {
+                api.destroy_vnpu(card, device, vdev)
+            })
+            .await;
+        match result {
+            Ok(()) => tracing::info!(phy, vdev, pod = %pod, "vNPU of an ended pod destroyed"),
+            Err(error) => {
+                tracing::warn!(phy, vdev, %error, "cannot destroy the vNPU of an ended pod")
+            }
+        }
+    }
+}
+
+fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

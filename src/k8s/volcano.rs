@@ -1,0 +1,237 @@
+//! Volcano-mode Allocate against the cluster (compat §4 items 1-3): find the
+//! pod behind the request in the watch cache (waiting, bounded, for one that
+//! has not arrived), check its chips, mark it used by patching
+//! `predicate-time`, and hand back Volcano's chips. Allocates are serialised
+//! so two requests can never claim the same pod, even before the watch
+//! brings back our own patch.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::pods::{PodCache, View};
+use crate::cluster::npu_core::{NpuCoreRequest, choose_npu_core_pod};
+use crate::cluster::volcano::{
+    CONSUMED, MatchError, PREDICATE_TIME, annotation, choose_pod, validate_chips,
+};
+use crate::telemetry::metrics::{ApiWriteKind, Metrics};
+
+/// The pod an Allocate was matched to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl PodRef {
+    pub fn of(pod: &Pod) -> PodRef {
+        let meta = &pod.metadata;
+        PodRef {
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone().unwrap_or_default(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A successful match: the pod, now marked used, and its chips.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim<T> {
+    pub pod: PodRef,
+    pub value: T,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolcanoError {
+    #[error(
+        "the pod cache has not synced with the API server yet (waited {waited:?}); Volcano allocations resume once it is reachable"
+    )]
+    NotSynced { waited: Duration },
+    #[error("{0} (waited {1:?} for the pod watch; the API server is unreachable)")]
+    Disconnected(Box<MatchError>, Duration),
+    #[error("{0}")]
+    Match(Box<MatchError>),
+    #[error("cannot mark pod {pod} as allocated ({PREDICATE_TIME}): {reason}")]
+    Patch { pod: String, reason: String },
+}
+
+/// Serialises Volcano Allocates and remembers the pods they used.
+#[derive(Debug)]
+pub struct VolcanoMatcher {
+    cache: PodCache,
+    pods: Api<Pod>,
+    node: String,
+    wait: Duration,
+    api_timeout: Duration,
+    metrics: Metrics,
+    /// UIDs we patched whose patch the cache has not shown yet.
+    used: Mutex<BTreeSet<String>>,
+}
+
+impl VolcanoMatcher {
+    pub fn new(
+        cache: PodCache,
+        pods: Api<Pod>,
+        node: String,
+        wait: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            cache,
+            pods,
+            node,
+            wait,
+            api_timeout: Duration::from_secs(5),
+            metrics,
+            used: Mutex::default(),
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn cache(&self) -> &PodCache {
+        &self.cache
+    }
+
+    /// Claims the pod behind an Allocate of `requested` chips of
+    /// `huawei.com/<resource_type>`: its chips must all be in `available` and
+    /// `healthy`. Nothing is patched unless every check passed.
+    pub async fn claim_chips(
+        &self,
+        resource_type: &str,
+        requested: usize,
+        available: &BTreeSet<u32>,
+        healthy: impl Fn(u32) -> bool,
+    ) -> Result<Claim<Vec<u32>>, VolcanoError> {
+        self.claim(|view, used| {
+            let pods = unused(view, used);
+            let chosen = choose_pod(pods, &self.node, resource_type, requested)?;
+            log_skips(&chosen.skipped);
+            validate_chips(&chosen.phys, available, &healthy)?;
+            Ok((PodRef::of(chosen.pod), chosen.phys))
+        })
+        .await
+    }
+
+    /// The same for the dynamic `npu-core` resource: the pod whose
+    /// `huawei.com/npu-core` accounts for `requested` AI cores.
+    pub async fn claim_npu_core(
+        &self,
+        requested: usize,
+        chip_aicore: u32,
+        known_template: impl Fn(&str) -> bool,
+    ) -> Result<Claim<NpuCoreRequest>, VolcanoError> {
+        self.claim(|view, used| {
+            let pods = unused(view, used);
+            let choice =
+                choose_npu_core_pod(pods, &self.node, requested, chip_aicore, &known_template)?;
+            log_skips(&choice.skipped);
+            Ok((PodRef::of(choice.pod), choice.value))
+        })
+        .await
+    }
+
+    async fn claim<T>(
+        &self,
+        choose: impl Fn(&View, &BTreeSet<String>) -> Result<(PodRef, T), MatchError>,
+    ) -> Result<Claim<T>, VolcanoError> {
+        let started = Instant::now();
+        let mut used = self.used.lock().await;
+        forget_settled(&mut used, &self.cache.view());
+        let deadline = started + self.wait;
+        let outcome = self
+            .cache
+            .wait_for(deadline, |view| {
+                if !view.synced {
+                    return Err(None);
+                }
+                match choose(view, &used) {
+                    // Only "no pod yet" is worth waiting for.
+                    Err(error @ MatchError::NoPod { .. }) => Err(Some(error)),
+                    other => Ok(other),
+                }
+            })
+            .await;
+        self.metrics.volcano_match(started.elapsed());
+        let waited = started.elapsed();
+        let (pod, value) = match outcome {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => return Err(VolcanoError::Match(Box::new(error))),
+            Err(None) => return Err(VolcanoError::NotSynced { waited }),
+            Err(Some(error)) if !self.cache.view().connected => {
+                return Err(VolcanoError::Disconnected(Box::new(error), waited));
+            }
+            Err(Some(error)) => return Err(VolcanoError::Match(Box::new(error))),
+        };
+        self.mark_used(&pod).await?;
+        used.insert(pod.uid.clone());
+        tracing::info!(pod = %pod.key(), "Volcano pod matched and marked used");
+        Ok(Claim { pod, value })
+    }
+
+    /// Patches `predicate-time` to the consumed value. The UID in the body
+    /// makes the server refuse the patch if the name now belongs to a new pod.
+    async fn mark_used(&self, pod: &PodRef) -> Result<(), VolcanoError> {
+        let body = consume_patch_for(pod);
+        let api = Api::<Pod>::namespaced(self.pods.clone().into_client(), &pod.namespace);
+        let (params, patch) = (PatchParams::default(), Patch::Merge(&body));
+        let call = api.patch(&pod.name, &params, &patch);
+        let result = match tokio::time::timeout(self.api_timeout, call).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.api_timeout)),
+        };
+        self.metrics
+            .api_write(ApiWriteKind::PodAnnotation, result.is_ok());
+        result.map_err(|reason| VolcanoError::Patch {
+            pod: pod.key(),
+            reason,
+        })
+    }
+}
+
+/// The merge patch marking `pod` used, with its UID as a precondition.
+pub fn consume_patch_for(pod: &PodRef) -> serde_json::Value {
+    json!({ "metadata": { "uid": pod.uid, "annotations": { PREDICATE_TIME: CONSUMED } } })
+}
+
+fn unused<'a>(view: &'a View, used: &'a BTreeSet<String>) -> impl Iterator<Item = &'a Pod> + 'a {
+    view.pods.iter().map(AsRef::as_ref).filter(move |pod| {
+        !pod.metadata
+            .uid
+            .as_ref()
+            .is_some_and(|uid| used.contains(uid))
+    })
+}
+
+/// Drops UIDs the cache now shows consumed, or no longer has.
+fn forget_settled(used: &mut BTreeSet<String>, view: &View) {
+    used.retain(|uid| {
+        view.pods.iter().any(|pod| {
+            pod.metadata.uid.as_ref() == Some(uid)
+                && annotation(pod, PREDICATE_TIME) != Some(CONSUMED)
+        })
+    });
+}
+
+fn log_skips(skipped: &[crate::cluster::volcano::Skip]) {
+    for skip in skipped {
+        tracing::debug!(pod = %skip.pod, reason = %skip.reason, "pod not chosen");
+    }
+}
+
+#[cfg(test)]
+mod tests;

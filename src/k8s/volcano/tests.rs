@@ -1,0 +1,281 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kube::runtime::watcher::Event;
+use serde_json::json;
+
+use super::*;
+use crate::cluster::volcano::SkipReason;
+use crate::k8s::mock::{self, Log, cache_of, volcano_pod};
+
+const NODE: &str = "node-a";
+
+fn matcher(cache: PodCache, fail_patch: bool) -> (VolcanoMatcher, Log) {
+    let (client, log) = mock::client(move |request| {
+        if fail_patch {
+            mock::status(500, "InternalError")
+        } else {
+            mock::echo(request)
+        }
+    });
+    let matcher = VolcanoMatcher::new(
+        cache,
+        Api::all(client),
+        NODE.into(),
+        Duration::from_millis(300),
+        Metrics::new(),
+    );
+    (matcher, log)
+}
+
+fn chips(n: u32) -> BTreeSet<u32> {
+    (0..n).collect()
+}
+
+#[tokio::test]
+async fn the_oldest_pod_is_claimed_and_marked_used_with_one_merge_patch() {
+    let cache = cache_of(vec![
+        volcano_pod(NODE, "newer", "Ascend910", "Ascend910-0,Ascend910-1", "200"),
+        volcano_pod(NODE, "older", "Ascend910", "Ascend910-4,Ascend910-5", "100"),
+    ]);
+    let (matcher, log) = matcher(cache, false);
+    let claim = matcher
+        .claim_chips("Ascend910", 2, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(claim.pod.key(), "ml/older");
+    assert_eq!(claim.value, [4, 5]);
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1);
+    let patch = &writes[0];
+    assert_eq!(patch.method, "PATCH");
+    assert_eq!(patch.path(), "/api/v1/namespaces/ml/pods/older");
+    assert_eq!(
+        patch.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(
+        patch.body,
+        json!({"metadata": {"uid": "uid-older", "annotations": {"predicate-time": "18446744073709551615"}}})
+    );
+    assert!(
+        log.all()
+            .iter()
+            .all(|r| r.method != "GET" || !r.uri.contains("pods")),
+        "the hot path reads the cache, never lists pods"
+    );
+}
+
+#[tokio::test]
+async fn a_claimed_pod_is_not_claimed_again_before_the_watch_shows_the_patch() {
+    let cache = cache_of(vec![
+        volcano_pod(NODE, "first", "Ascend910", "Ascend910-0", "100"),
+        volcano_pod(NODE, "second", "Ascend910", "Ascend910-1", "200"),
+    ]);
+    let (matcher, log) = matcher(cache, false);
+    let a = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    let b = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.pod.name.as_str(), b.pod.name.as_str()),
+        ("first", "second")
+    );
+    let third = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await;
+    assert!(matches!(third, Err(VolcanoError::Match(_))), "{third:?}");
+    assert_eq!(log.writes().len(), 2);
+}
+
+#[tokio::test]
+async fn a_pod_that_arrives_within_the_wait_is_used() {
+    let cache = cache_of(Vec::new());
+    let feeder = cache.clone();
+    let (matcher, log) = matcher(cache, false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        feeder.apply(Event::Apply(volcano_pod(
+            NODE,
+            "late",
+            "Ascend910",
+            "Ascend910-3",
+            "5",
+        )));
+    });
+    let claim = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(claim.value, [3]);
+    assert_eq!(log.writes().len(), 1);
+}
+
+#[tokio::test]
+async fn requests_no_pod_explains_fail_after_the_wait_and_change_nothing() {
+    let cache = cache_of(vec![volcano_pod(
+        NODE,
+        "two",
+        "Ascend910",
+        "Ascend910-0,Ascend910-1",
+        "5",
+    )]);
+    let (matcher, log) = matcher(cache, false);
+    let started = Instant::now();
+    let error = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "waited for the watch"
+    );
+    let VolcanoError::Match(inner) = &error else {
+        panic!("{error:?}")
+    };
+    let MatchError::NoPod { skipped, .. } = inner.as_ref() else {
+        panic!("{inner:?}")
+    };
+    assert_eq!(
+        skipped[0].reason,
+        SkipReason::CountMismatch {
+            annotated: 2,
+            requested: 1
+        }
+    );
+    assert!(
+        error.to_string().contains("no pod on node node-a"),
+        "{error}"
+    );
+    assert!(log.all().is_empty(), "no request at all: {:?}", log.all());
+}
+
+#[tokio::test]
+async fn unknown_or_unhealthy_chips_are_refused_without_a_patch() {
+    let cases = [
+        ("Ascend910-99", "chip with phy id 99 is not on this node"),
+        ("Ascend910-2", "chip with phy id 2 is unhealthy"),
+    ];
+    for (chips_annotated, expected) in cases {
+        let cache = cache_of(vec![volcano_pod(
+            NODE,
+            "p",
+            "Ascend910",
+            chips_annotated,
+            "5",
+        )]);
+        let (matcher, log) = matcher(cache, false);
+        let error = matcher
+            .claim_chips("Ascend910", 1, &chips(8), |phy| phy != 2)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(expected), "{error}");
+        assert!(log.writes().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn hostile_annotations_are_refused_without_a_patch() {
+    let many: Vec<String> = (0..10_000).map(|i| format!("Ascend910-{i}")).collect();
+    let many = many.join(",");
+    let cases: [(&str, &str, usize); 4] = [
+        ("Ascend910-../../x", "5", 1),
+        (many.as_str(), "5", 10_000),
+        ("Ascend910-1", "soon", 1),
+        ("Ascend310-1", "5", 1),
+    ];
+    for (annotation_value, time, requested) in cases {
+        let mut pod = volcano_pod(NODE, "evil", "Ascend910", "Ascend910-0", time);
+        pod.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert("huawei.com/Ascend910".into(), annotation_value.into());
+        let (matcher, log) = matcher(cache_of(vec![pod]), false);
+        let result = matcher
+            .claim_chips("Ascend910", requested, &chips(8), |_| true)
+            .await;
+        assert!(
+            result.is_err(),
+            "{} accepted",
+            &annotation_value[..20.min(annotation_value.len())]
+        );
+        assert!(log.writes().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn pods_of_other_nodes_never_match() {
+    let cache = cache_of(vec![volcano_pod(
+        "node-b",
+        "elsewhere",
+        "Ascend910",
+        "Ascend910-0",
+        "1",
+    )]);
+    let (matcher, log) = matcher(cache, false);
+    assert!(
+        matcher
+            .claim_chips("Ascend910", 1, &chips(8), |_| true)
+            .await
+            .is_err()
+    );
+    assert!(log.writes().is_empty());
+}
+
+#[tokio::test]
+async fn an_unsynced_cache_fails_clearly() {
+    let (matcher, log) = matcher(PodCache::new(), false);
+    let error = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, VolcanoError::NotSynced { .. }), "{error:?}");
+    assert!(error.to_string().contains("not synced"), "{error}");
+    assert!(log.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_disconnected_watch_is_named_in_the_error() {
+    let cache = cache_of(Vec::new());
+    cache.disconnected();
+    let (matcher, _) = matcher(cache, false);
+    let error = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("unreachable"), "{error}");
+}
+
+#[tokio::test]
+async fn a_failed_patch_fails_the_allocate_and_leaves_the_pod_claimable() {
+    let cache = cache_of(vec![volcano_pod(
+        NODE,
+        "p",
+        "Ascend910",
+        "Ascend910-0",
+        "5",
+    )]);
+    let (failing, _) = matcher(cache.clone(), true);
+    let error = failing
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("cannot mark pod ml/p"),
+        "{error}"
+    );
+    let (working, _) = matcher(cache, false);
+    assert!(
+        working
+            .claim_chips("Ascend910", 1, &chips(8), |_| true)
+            .await
+            .is_ok()
+    );
+}
