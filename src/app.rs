@@ -215,11 +215,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             dcmi_ready: true,
         };
         tracing::info!(%address, "serving /healthz, /readyz and /metrics");
-        tokio::spawn(crate::telemetry::http::serve(
+        let tls = match &config.healthz_tls {
+            Some((cert, key)) => Some(
+                crate::telemetry::http::tls_acceptor(cert, key)
+                    .context("-tls-cert-file/-tls-private-key-file")?,
+            ),
+            None => None,
+        };
+        let options = crate::telemetry::http::ServeOptions {
+            tls,
+            ..Default::default()
+        };
+        tokio::spawn(crate::telemetry::http::serve_with(
             listener,
             state,
             metrics.clone(),
             stop.clone(),
+            options,
         ));
     }
     let inventory = discover_node(&config, &dcmi).await?;

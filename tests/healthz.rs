@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::node::{Node, PATIENCE};
@@ -163,4 +164,97 @@ async fn readiness_is_refused_while_kubelet_is_absent() {
     assert_eq!(get(port, "/healthz").await.0, 200, "alive while it retries");
     node.kubelet.set_refuse(None);
     wait_for(port, "/readyz", 200).await;
+}
+
+/// A self-signed P-256 certificate for 127.0.0.1 made by `openssl` for
+/// this run: (certificate, key) in `dir`.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // A leaf, not a CA: rustls refuses a CA certificate as a server's.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed for the TLS test");
+    assert!(status.success());
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_endpoint_serves_https_with_the_upstream_tls_flags() {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(certs.path());
+    let port = free_port();
+    let address = format!("-healthz-address=127.0.0.1:{port}");
+    let cert_flag = format!("-tls-cert-file={}", cert.display());
+    let key_flag = format!("-tls-private-key-file={}", key.display());
+    let _node = Node::start(
+        "910-8",
+        &["-enable-healthz", &address, &cert_flag, &key_flag],
+        &[],
+    )
+    .await;
+
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&cert).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let deadline = Instant::now() + PATIENCE;
+    let reply = loop {
+        let attempt = async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()?;
+            let name = ServerName::try_from("127.0.0.1").ok()?;
+            let mut tls = connector.connect(name, tcp).await.ok()?;
+            let request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+            tls.write_all(request.as_bytes()).await.ok()?;
+            let mut reply = String::new();
+            tls.read_to_string(&mut reply).await.ok()?;
+            Some(reply)
+        };
+        if let Some(reply) = attempt.await {
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "no HTTPS answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // Plain HTTP gets no HTTP answer from a TLS listener.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
 }

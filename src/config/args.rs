@@ -48,6 +48,8 @@ pub const FLAGS: &[(&str, &str, Kind)] = &[
     ("version", "version", Kind::Bool),
     ("enable-healthz", "enable-healthz", Kind::Bool),
     ("healthz-address", "healthz-address", Kind::Value),
+    ("tls-cert-file", "tls-cert-file", Kind::Value),
+    ("tls-private-key-file", "tls-private-key-file", Kind::Value),
     // Ours, beyond the Go plugin.
     ("dcmi-lib", "dcmi-lib", Kind::Value),
     ("kubelet-dir", "kubelet-dir", Kind::Value),

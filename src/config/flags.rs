@@ -135,6 +135,12 @@ pub struct Flags {
     /// Health endpoint: a port (1025..65535) or host:port.
     #[arg(long = "healthz-address", default_value = "11251", global = true)]
     pub healthz_address: String,
+    /// PEM certificate chain: serve the health endpoint over HTTPS (with -tls-private-key-file).
+    #[arg(long = "tls-cert-file", global = true)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of -tls-cert-file.
+    #[arg(long = "tls-private-key-file", global = true)]
+    pub tls_private_key_file: Option<PathBuf>,
 
     /// Path of libdcmi.so; overrides the search of LD_LIBRARY_PATH and the driver folders.
     #[arg(long = "dcmi-lib", global = true)]

@@ -16,9 +16,10 @@ pub use flags::{Command, Flags};
 
 use crate::telemetry::logging::Level;
 
-/// A rejected command line; always names the flag.
+/// A rejected command line or environment; always names the flag (or the
+/// environment variable, spelled in capitals).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid value for -{flag}: {reason}")]
+#[error("invalid value for {}{flag}: {reason}", if flag.chars().all(|c| c.is_ascii_uppercase() || c == '_') { "environment variable " } else { "-" })]
 pub struct ConfigError {
     pub flag: &'static str,
     pub reason: String,
@@ -131,6 +132,8 @@ pub struct Config {
     /// Add CDI device names to Allocate answers.
     pub cdi_devices: bool,
     pub healthz: Option<SocketAddr>,
+    /// Certificate and key for HTTPS on the health endpoint.
+    pub healthz_tls: Option<(PathBuf, PathBuf)>,
     pub accelerator_type: Option<String>,
     pub paths: Paths,
     pub kube: KubeSettings,
@@ -214,6 +217,22 @@ impl Config {
         } else {
             None
         };
+        let healthz_tls = match (&flags.tls_cert_file, &flags.tls_private_key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (Some(_), None) => {
+                return Err(reject(
+                    "tls-private-key-file",
+                    "missing: -tls-cert-file needs its key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(reject(
+                    "tls-cert-file",
+                    "missing: -tls-private-key-file needs its certificate",
+                ));
+            }
+        };
         if let Some(lib) = &flags.dcmi_lib
             && !lib.is_absolute()
         {
@@ -228,6 +247,17 @@ impl Config {
             _ => env.ascend_docker_runtime.as_deref() == Some("True"),
         };
         let unimplemented = unimplemented_flags(&flags);
+        if let Some(node) = &env.node_name {
+            check_node_name(node)?;
+        }
+        if let Some(ip) = &env.host_ip
+            && ip.parse::<IpAddr>().is_err()
+        {
+            return Err(reject(
+                "HOST_IP",
+                format!("{:?} is not an IP address", clip(ip)),
+            ));
+        }
         let kube = KubeSettings {
             enabled: flags.kubeconfig.is_some() || env.in_cluster,
             node_name: env.node_name.clone(),
@@ -263,6 +293,7 @@ impl Config {
             pod_wait_timeout: Duration::from_secs(pod_wait.unsigned_abs()),
             cdi_devices: flags.cdi_devices,
             healthz,
+            healthz_tls,
             accelerator_type: flags.accelerator_type,
             paths: Paths {
                 dcmi_lib: flags.dcmi_lib,
@@ -286,6 +317,35 @@ pub enum ParseOutcome {
     Clap(clap::Error),
     /// A value out of range or a forbidden combination.
     Invalid(ConfigError),
+}
+
+/// The first 64 characters of an untrusted value, for messages.
+fn clip(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
+/// A node name is a DNS-1123 subdomain: it becomes part of a field
+/// selector and of the device-info ConfigMap's name.
+fn check_node_name(node: &str) -> Result<(), ConfigError> {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    // The ConfigMap name adds 20 characters and must stay within 253.
+    if node.len() > 233 || !node.split('.').all(label_ok) {
+        return Err(reject(
+            "NODE_NAME",
+            format!(
+                "{:?} is not a valid node name (lowercase DNS-1123 subdomain, at most 233 characters)",
+                clip(node)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn checked_absolute(flag: &'static str, value: &str) -> Result<PathBuf, ConfigError> {

@@ -259,6 +259,61 @@ fn inspect_is_a_subcommand_that_keeps_global_flags() {
 }
 
 #[test]
+fn health_endpoint_tls_takes_both_files_or_neither() {
+    let both = parse(&[
+        "-tls-cert-file=/etc/tls/c.pem",
+        "--tls-private-key-file",
+        "/etc/tls/k.pem",
+    ])
+    .unwrap();
+    assert_eq!(
+        both.healthz_tls,
+        Some(("/etc/tls/c.pem".into(), "/etc/tls/k.pem".into()))
+    );
+    assert_eq!(parse(&[]).unwrap().healthz_tls, None);
+    assert_eq!(
+        invalid(parse(&["-tls-cert-file=/c"])).flag,
+        "tls-private-key-file"
+    );
+    assert_eq!(
+        invalid(parse(&["-tls-private-key-file=/k"])).flag,
+        "tls-cert-file"
+    );
+}
+
+#[test]
+fn node_name_and_host_ip_are_checked_before_use() {
+    let env = |node: &str, ip: Option<&str>| Environment {
+        in_cluster: true,
+        node_name: Some(node.into()),
+        host_ip: ip.map(Into::into),
+        ..Environment::default()
+    };
+    assert!(parse_env(&[], &env("worker-1.rack-2", Some("10.0.0.7"))).is_ok());
+    assert!(parse_env(&[], &env("n", Some("fd00::7"))).is_ok());
+    for bad in [
+        "Node-A",
+        "node_a",
+        "-node",
+        "a..b",
+        "node/../x",
+        "spec.nodeName=x,y",
+        &"a".repeat(234),
+    ] {
+        let error = invalid(parse_env(&[], &env(bad, None)));
+        assert_eq!(error.flag, "NODE_NAME", "{bad}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid value for environment variable NODE_NAME"),
+            "{error}"
+        );
+    }
+    let error = invalid(parse_env(&[], &env("n", Some("10.0.0.999"))));
+    assert_eq!(error.flag, "HOST_IP");
+}
+
+#[test]
 fn volcano_mode_needs_the_kubernetes_api() {
     let outside = Environment::default();
     let error = invalid(parse_env(&["-volcanoType=true"], &outside));

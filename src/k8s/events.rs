@@ -1,7 +1,8 @@
 //! Kubernetes Events on the Node when a chip turns Unhealthy or recovers
 //! (with its fault codes), so `kubectl describe node` shows what the plugin
-//! saw. Core v1 Events in kube-system (a namespaced permission, and
-//! `describe node` searches every namespace). A token bucket (10, one more
+//! saw. Core v1 Events in `default`, where kubelet puts node events too:
+//! the API server accepts an Event about a cluster-scoped object only
+//! there (a namespaced permission all the same). A token bucket (10, one more
 //! every 6 s) keeps a flapping chip from flooding the API server; what it
 //! held back is counted in one summary event.
 
@@ -22,7 +23,7 @@ use crate::device::health::{ChipState, Snapshot};
 use crate::device::model::Inventory;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
-pub const NAMESPACE: &str = "kube-system";
+pub const NAMESPACE: &str = "default";
 pub const COMPONENT: &str = "ascend-device-plugin";
 pub const REASON_UNHEALTHY: &str = "NPUUnhealthy";
 pub const REASON_RECOVERED: &str = "NPURecovered";

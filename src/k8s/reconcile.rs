@@ -23,6 +23,9 @@ use crate::device::naming::Resource;
 /// Entries younger than this survive a listing that lacks them (kubelet
 /// records an allocation only after Allocate returns).
 pub const GRACE_S: i64 = 60;
+/// Allocate writes its pod back itself; the repair pass leaves allocations
+/// younger than this to it (and to the watch that shows the result).
+pub const REPAIR_AFTER_S: i64 = 10;
 
 #[derive(Debug)]
 pub struct Reconciler {
@@ -158,12 +161,17 @@ impl Reconciler {
             return;
         }
         let map = self.binding.store.current();
-        let phys: Option<Vec<u32>> = devices
+        let entries: Option<Vec<&Assignment>> = devices
             .ids
             .iter()
-            .map(|id| map.real_phy(&devices.resource_type, id))
+            .map(|id| map.resources.get(&devices.resource_type)?.get(id))
             .collect();
-        let Some(phys) = phys else { return };
+        let Some(entries) = entries else { return };
+        let now = unix_seconds();
+        if entries.iter().any(|a| now - a.since < REPAIR_AFTER_S) {
+            return;
+        }
+        let phys = entries.iter().map(|a| a.real_phy).collect();
         let job = Job {
             pod: PodRef::of(&pod),
             resource_type: devices.resource_type.clone(),

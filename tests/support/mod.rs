@@ -126,4 +126,5 @@ pub fn sim(state: &Path, args: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+pub mod apiserver;
 pub mod node;

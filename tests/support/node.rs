@@ -49,6 +49,14 @@ impl Node {
         self.kubelet.dir().to_path_buf()
     }
 
+    /// The value of the argument starting with `prefix` (e.g. `--state-dir=`).
+    pub fn args_value(&self, prefix: &str) -> Option<String> {
+        self.args
+            .iter()
+            .find_map(|arg| arg.strip_prefix(prefix))
+            .map(str::to_owned)
+    }
+
     pub fn log_file(&self) -> PathBuf {
         self.dir.path().join("log/devicePlugin.log")
     }

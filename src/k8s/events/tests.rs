@@ -37,7 +37,7 @@ fn events_name_the_node_the_chip_and_its_state() {
         faults: vec!["80E01801 (RestartNPU)".into()],
     };
     let event = transition_event("node-a", &down, now);
-    assert_eq!(event.metadata.namespace.as_deref(), Some("kube-system"));
+    assert_eq!(event.metadata.namespace.as_deref(), Some("default"));
     assert_eq!(event.involved_object.kind.as_deref(), Some("Node"));
     assert_eq!(event.involved_object.name.as_deref(), Some("node-a"));
     assert_eq!(event.reason.as_deref(), Some(REASON_UNHEALTHY));
@@ -72,7 +72,7 @@ fn the_bucket_allows_a_burst_then_one_every_six_seconds() {
 }
 
 #[tokio::test]
-async fn a_fault_becomes_one_event_posted_to_kube_system() {
+async fn a_fault_becomes_one_event_posted_to_default() {
     let (client, log) = mock::client(mock::echo);
     let (tx, snapshots) = watch::channel(Arc::new(snapshot(4, &[])));
     let chips = (0..4).map(|phy| chip(phy, Family::Ascend910)).collect();
@@ -100,7 +100,7 @@ async fn a_fault_becomes_one_event_posted_to_kube_system() {
     assert_eq!(writes.len(), 1);
     assert_eq!(
         (writes[0].method.as_str(), writes[0].path()),
-        ("POST", "/api/v1/namespaces/kube-system/events")
+        ("POST", "/api/v1/namespaces/default/events")
     );
     assert_eq!(writes[0].body["involvedObject"]["kind"], "Node");
     assert_eq!(writes[0].body["reason"], REASON_UNHEALTHY);

@@ -1,0 +1,329 @@
+//! The plugin's Kubernetes API side, end to end on the simulator: the
+//! binary against an in-memory API server (tests/support/apiserver.rs), the
+//! stand-in kubelet and its pod-resources service. A Volcano allocation uses
+//! the pod's chips and writes the pod back; ListAndWatch reports the real
+//! chips' health, also after restarts with and without the state file; the
+//! device-info ConfigMap and node labels appear; no credential or
+//! environment value reaches the logs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use kubelet_standin::proto::podresources as pr;
+use kubelet_standin::{Device, HEALTHY, PodResources, UNHEALTHY};
+use serde_json::{Value, json};
+use support::apiserver::FakeApi;
+use support::node::{Node, PATIENCE};
+
+const TOKEN: &str = "tok-SECRET-4f1c9e";
+const ENV_SECRET: &str = "env-SECRET-77aa0b";
+const PODS: &str = "/api/v1/namespaces/ml/pods";
+const CONFIGMAPS: &str = "/api/v1/namespaces/kube-system/configmaps";
+
+fn volcano_pod(name: &str, chips: &str, predicate_time: &str) -> Value {
+    let count = chips.split(',').count().to_string();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "ml", "uid": format!("uid-{name}"),
+            "creationTimestamp": "2026-11-29T10:00:00Z",
+            "annotations": {"huawei.com/Ascend910": chips, "predicate-time": predicate_time},
+        },
+        "spec": {
+            "nodeName": "node-a",
+            "containers": [{"name": "main", "resources": {"limits": {"huawei.com/Ascend910": count}}}],
+        },
+        "status": {"phase": "Pending"},
+    })
+}
+
+struct Cluster {
+    api: FakeApi,
+    node: Node,
+    pod_resources: PodResources,
+}
+
+async fn start_cluster() -> Cluster {
+    let api = FakeApi::start().await;
+    api.put(
+        "/api/v1/nodes",
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a", "labels": {}},
+               "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.7"}]}}),
+    );
+    api.put(PODS, volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100"));
+    let scratch = support::private_dir();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, TOKEN, "");
+    let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
+    let state_flag = format!("--state-dir={}", scratch.path().join("state").display());
+    let node = Node::start(
+        "910-8",
+        &[
+            "-volcanoType=true",
+            "-listWatchPeriod=3",
+            &kubeconfig_flag,
+            &state_flag,
+        ],
+        &[("NODE_NAME", "node-a"), ("ADP_TEST_PROBE", ENV_SECRET)],
+    )
+    .await;
+    let socket = node.dir.path().join("kubelet/pod-resources/kubelet.sock");
+    let pod_resources = PodResources::start(&socket).await.unwrap();
+    // The scratch dir holds the kubeconfig and state for the whole test.
+    std::mem::forget(scratch);
+    Cluster {
+        api,
+        node,
+        pod_resources,
+    }
+}
+
+async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn health(list: &[Device], id: &str) -> String {
+    list.iter()
+        .find(|d| d.id == id)
+        .map(|d| d.health.clone())
+        .unwrap_or_default()
+}
+
+fn annotation(pod: &Value, key: &str) -> Option<String> {
+    pod["metadata"]["annotations"][key]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Patches that claim a pod (set `predicate-time`).
+fn pod_patches(api: &FakeApi) -> usize {
+    api.seen()
+        .iter()
+        .filter(|s| s.method == "PATCH" && s.uri.contains("/pods/"))
+        .filter(|s| !s.body["metadata"]["annotations"]["predicate-time"].is_null())
+        .count()
+}
+
+/// Allocates kubelet IDs 0 and 1 for job-0 (Volcano chose 4 and 5), and
+/// lets the pod-resources service report them, as kubelet would.
+async fn allocate_job(cluster: &mut Cluster) {
+    let (mut client, _watch, _) = cluster.node.watch().await;
+    let ids = vec!["Ascend910-0".to_owned(), "Ascend910-1".to_owned()];
+    let response = client.allocate(vec![ids.clone()]).await.unwrap();
+    let devices: Vec<&str> = response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| d.host_path.as_str())
+        .collect();
+    assert!(
+        devices.contains(&"/dev/davinci4") && devices.contains(&"/dev/davinci5"),
+        "{devices:?}"
+    );
+    assert!(
+        !devices.contains(&"/dev/davinci0"),
+        "kubelet's IDs only count: {devices:?}"
+    );
+    cluster.pod_resources.set(vec![pr::PodResources {
+        name: "job-0".into(),
+        namespace: "ml".into(),
+        containers: vec![pr::ContainerResources {
+            name: "main".into(),
+            devices: vec![pr::ContainerDevices {
+                resource_name: "huawei.com/Ascend910".into(),
+                device_ids: ids,
+                topology: None,
+            }],
+            ..Default::default()
+        }],
+    }]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_restarts() {
+    let mut cluster = start_cluster().await;
+    allocate_job(&mut cluster).await;
+    let api = cluster.api.clone();
+    let pod = eventually("the write-back", || {
+        let pod = api.get(PODS, "job-0")?;
+        annotation(&pod, "huawei.com/AscendReal").map(|_| pod)
+    })
+    .await;
+    assert_eq!(
+        annotation(&pod, "predicate-time").as_deref(),
+        Some("18446744073709551615")
+    );
+    assert_eq!(
+        annotation(&pod, "huawei.com/AscendReal").as_deref(),
+        Some("Ascend910-4,Ascend910-5")
+    );
+    assert_eq!(
+        annotation(&pod, "huawei.com/kltDev").as_deref(),
+        Some("Ascend910-0,Ascend910-1")
+    );
+    let configuration: Value = serde_json::from_str(
+        &annotation(
+            &pod,
+            "ascend.kubectl.kubernetes.io/ascend-910-configuration",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        configuration["host_ip"], "10.0.0.7",
+        "the node's InternalIP (no HOST_IP)"
+    );
+    assert_eq!(configuration["server_id"], "uid-job-0");
+    assert_eq!(configuration["devices"][0]["device_id"], "4");
+
+    // A request no pod explains changes nothing.
+    let before = pod_patches(&api);
+    let (mut client, mut watch, _) = cluster.node.watch().await;
+    let refused = client
+        .allocate(vec![vec!["Ascend910-2".to_owned()]])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("no pod on node node-a"),
+        "{refused}"
+    );
+    assert_eq!(pod_patches(&api), before, "no pod was patched");
+
+    // The device-info ConfigMap counts the real chips as used.
+    let cm = eventually("the device-info ConfigMap", || {
+        let cm = api.get(CONFIGMAPS, "mindx-dl-deviceinfo-node-a")?;
+        let cfg: Value = serde_json::from_str(cm["data"]["DeviceInfoCfg"].as_str()?).ok()?;
+        let free = cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910"]
+            .as_str()?
+            .to_owned();
+        (!free.contains("Ascend910-4")).then_some(cm)
+    })
+    .await;
+    assert_eq!(cm["metadata"]["labels"]["mx-consumer-cim"], "true");
+    let node = eventually("node labels", || {
+        let node = api.get("/api/v1/nodes", "node-a")?;
+        node["metadata"]["labels"]["accelerator"]
+            .is_string()
+            .then_some(node)
+    })
+    .await;
+    assert_eq!(
+        node["metadata"]["labels"]["accelerator"],
+        "huawei-Ascend910"
+    );
+
+    // A fault on real chip 4 reaches kubelet ID Ascend910-0.
+    cluster
+        .node
+        .sim(&["fault", "raise", "--phy", "4", "--code", "80E01801"]);
+    let list = watch
+        .until(PATIENCE, |l| health(l, "Ascend910-0") == UNHEALTHY)
+        .await
+        .unwrap();
+    assert_eq!(health(&list, "Ascend910-1"), HEALTHY, "its chip 5 is fine");
+    cluster.node.sim(&["fault", "clear", "--phy", "4"]);
+    watch
+        .until(PATIENCE, |l| health(l, "Ascend910-0") == HEALTHY)
+        .await
+        .unwrap();
+
+    // Restart with the state file: the map is back at once.
+    cluster
+        .node
+        .sim(&["fault", "raise", "--phy", "5", "--code", "80E01801"]);
+    assert!(cluster.node.terminate().success());
+    cluster.node.spawn();
+    let (_, mut watch, first) = cluster.node.watch().await;
+    if health(&first, "Ascend910-1") != UNHEALTHY {
+        watch
+            .until(PATIENCE, |l| health(l, "Ascend910-1") == UNHEALTHY)
+            .await
+            .unwrap();
+    }
+
+    // Restart without it: rebuilt from pod-resources and AscendReal.
+    assert!(cluster.node.terminate().success());
+    let state = cluster.node.args_value("--state-dir=").unwrap();
+    let file = std::path::Path::new(&state).join("volcano-map.json");
+    std::fs::remove_file(&file).unwrap();
+    cluster.node.spawn();
+    // Chip 1 itself is healthy: only the rebuilt map makes its ID Unhealthy.
+    let (_, mut watch, first) = cluster.node.watch().await;
+    let list = if health(&first, "Ascend910-1") == UNHEALTHY {
+        first
+    } else {
+        watch
+            .until(PATIENCE, |l| health(l, "Ascend910-1") == UNHEALTHY)
+            .await
+            .unwrap()
+    };
+    assert_eq!(health(&list, "Ascend910-5"), UNHEALTHY, "chip 5's own ID");
+    assert_eq!(health(&list, "Ascend910-0"), HEALTHY);
+    eventually("the rebuilt map on disk", || file.exists().then_some(())).await;
+    assert!(cluster.node.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_kubeconfig_or_environment_value_reaches_the_logs() {
+    let mut cluster = start_cluster().await;
+    allocate_job(&mut cluster).await;
+    let api = cluster.api.clone();
+    eventually("the write-back", || {
+        annotation(&api.get(PODS, "job-0")?, "huawei.com/AscendReal")
+    })
+    .await;
+    cluster
+        .node
+        .sim(&["fault", "raise", "--phy", "3", "--code", "80E01801"]);
+    eventually("a node event", || {
+        api.seen()
+            .iter()
+            .any(|s| s.method == "POST" && s.uri.contains("/events"))
+            .then_some(())
+    })
+    .await;
+    // Errors too: the API server refuses a write.
+    api.shutdown();
+    cluster.node.sim(&["fault", "clear", "--phy", "3"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(cluster.node.terminate().success());
+
+    let bearer = format!("Bearer {TOKEN}");
+    assert!(
+        api.seen()
+            .iter()
+            .any(|s| s.authorization.as_deref() == Some(bearer.as_str())),
+        "the token was in use"
+    );
+    let log = std::fs::read_to_string(cluster.node.log_file()).unwrap();
+    let stderr = cluster.node.stderr();
+    assert!(
+        log.contains("Volcano pod matched"),
+        "the flows ran and were logged"
+    );
+    for (what, text) in [("log file", &log), ("stderr", &stderr)] {
+        for secret in [TOKEN, ENV_SECRET, "token:"] {
+            assert!(!text.contains(secret), "{what} contains {secret}");
+        }
+    }
+    let file_mode = std::fs::metadata(cluster.node.log_file())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    let dir_mode = std::fs::metadata(cluster.node.log_file().parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!((file_mode, dir_mode), (0o640, 0o750));
+}
