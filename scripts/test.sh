@@ -24,6 +24,9 @@ ensure_rust_components
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "deployment manifests: kustomize render, schema validation, checkov"
+scripts/manifests.sh
+
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
