@@ -47,26 +47,35 @@ struct Cluster {
 }
 
 async fn start_cluster() -> Cluster {
+    let job = volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100");
+    start_cluster_with("910-8", &[], vec![job]).await
+}
+
+async fn start_cluster_with(topology: &str, extra_args: &[&str], pods: Vec<Value>) -> Cluster {
     let api = FakeApi::start().await;
     api.put(
         "/api/v1/nodes",
         json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a", "labels": {}},
                "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.7"}]}}),
     );
-    api.put(PODS, volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100"));
+    for pod in pods {
+        api.put(PODS, pod);
+    }
     let scratch = support::private_dir();
     let kubeconfig = scratch.path().join("kubeconfig");
     api.write_kubeconfig(&kubeconfig, TOKEN, "");
     let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
     let state_flag = format!("--state-dir={}", scratch.path().join("state").display());
+    let mut args = vec![
+        "-volcanoType=true",
+        "-listWatchPeriod=3",
+        kubeconfig_flag.as_str(),
+        state_flag.as_str(),
+    ];
+    args.extend_from_slice(extra_args);
     let node = Node::start(
-        "910-8",
-        &[
-            "-volcanoType=true",
-            "-listWatchPeriod=3",
-            &kubeconfig_flag,
-            &state_flag,
-        ],
+        topology,
+        &args,
         &[("NODE_NAME", "node-a"), ("ADP_TEST_PROBE", ENV_SECRET)],
     )
     .await;
@@ -326,4 +335,81 @@ async fn no_token_kubeconfig_or_environment_value_reaches_the_logs() {
         .mode()
         & 0o777;
     assert_eq!((file_mode, dir_mode), (0o640, 0o750));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamic_vnpus_are_created_at_allocate_and_destroyed_when_their_pod_ends() {
+    let mut pod = volcano_pod("infer-0", "x", "100");
+    pod["metadata"]["annotations"] =
+        json!({"huawei.com/npu-core": "1-vir02", "predicate-time": "100"});
+    pod["spec"]["containers"][0]["resources"]["limits"] = json!({"huawei.com/npu-core": "2"});
+    let mut cluster =
+        start_cluster_with("310p-duo-vnpu", &["-presetVirtualDevice=false"], vec![pod]).await;
+    let store = {
+        let mut name = cluster.node.state.clone().into_os_string();
+        name.push(".vnpu.json");
+        std::path::PathBuf::from(name)
+    };
+    let created_vnpus = || -> Vec<(u64, String)> {
+        let Ok(text) = std::fs::read_to_string(&store) else {
+            return Vec::new();
+        };
+        let store: Value = serde_json::from_str(&text).unwrap();
+        store["chips"]["1"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["template"] == "vir02")
+            .map(|v| {
+                (
+                    v["vdev_id"].as_u64().unwrap(),
+                    v["template"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert!(created_vnpus().is_empty());
+
+    let (mut client, _watch, _) = cluster.node.watch().await;
+    let ids = vec!["npu-core-8".to_owned(), "npu-core-9".to_owned()];
+    let response = client.allocate(vec![ids]).await.unwrap();
+    let created = created_vnpus();
+    assert_eq!(created.len(), 1, "one vir02 on chip 1: {created:?}");
+    let vdev = created[0].0;
+    let devices: Vec<(&str, &str)> = response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| (d.host_path.as_str(), d.container_path.as_str()))
+        .collect();
+    let host = format!("/dev/vdavinci{vdev}");
+    assert!(devices.iter().any(|(h, _)| *h == host), "{devices:?}");
+
+    let api = cluster.api.clone();
+    let pod = eventually("the write-back", || {
+        let pod = api.get(PODS, "infer-0")?;
+        annotation(&pod, "huawei.com/kltDev").map(|_| pod)
+    })
+    .await;
+    assert_eq!(
+        annotation(&pod, "huawei.com/kltDev").as_deref(),
+        Some("npu-core-8,npu-core-9")
+    );
+    assert_eq!(
+        annotation(&pod, "huawei.com/AscendReal"),
+        None,
+        "virtual: no AscendReal"
+    );
+    assert_eq!(
+        annotation(&pod, "predicate-time").as_deref(),
+        Some("18446744073709551615")
+    );
+
+    // kubelet never lists the pod (it ended): after the grace the vNPU goes.
+    cluster.pod_resources.set(Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !created_vnpus().is_empty() {
+        assert!(Instant::now() < deadline, "vNPU {vdev} not destroyed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(cluster.node.terminate().success());
 }

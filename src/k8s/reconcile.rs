@@ -20,9 +20,10 @@ use super::writeback::{Job, needs_repair, recover_pairs};
 use super::{DynamicVnpu, VolcanoBinding};
 use crate::device::naming::Resource;
 
-/// Entries younger than this survive a listing that lacks them (kubelet
-/// records an allocation only after Allocate returns).
-pub const GRACE_S: i64 = 60;
+/// Entries younger than [`Reconciler::grace`] survive a listing that lacks
+/// them (kubelet lists an allocation only once the pod is admitted); never
+/// less than this.
+pub const MIN_GRACE: Duration = Duration::from_secs(10);
 /// Allocate writes its pod back itself; the repair pass leaves allocations
 /// younger than this to it (and to the watch that shows the result).
 pub const REPAIR_AFTER_S: i64 = 10;
@@ -34,6 +35,13 @@ pub struct Reconciler {
     pub resources: Vec<Resource>,
     pub usage: watch::Receiver<Arc<Usage>>,
     pub period: Duration,
+}
+
+impl Reconciler {
+    /// Two listWatchPeriods (two listings), at least [`MIN_GRACE`].
+    pub fn grace(&self) -> Duration {
+        (self.period * 2).max(MIN_GRACE)
+    }
 }
 
 impl Reconciler {
@@ -79,9 +87,10 @@ impl Reconciler {
         let mut removed = Vec::new();
         let now = unix_seconds();
         let allocated = usage.allocated();
+        let grace_s = i64::try_from(self.grace().as_secs()).unwrap_or(i64::MAX);
         let update = binding.store.update(|map| {
             let before = map.clone();
-            map.retain_allocated(&allocated, now, GRACE_S);
+            map.retain_allocated(&allocated, now, grace_s);
             removed = gone(&before, map);
         });
         if let Err(error) = update {

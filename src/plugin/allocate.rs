@@ -81,6 +81,23 @@ pub fn validate(
     resource: &Resource,
     requests: &[Vec<String>],
 ) -> Result<Vec<Vec<Backing>>, AllocateError> {
+    check(resource, requests, false)
+}
+
+/// [`validate`] for a Volcano-mode Allocate, where AI cores (`npu-core`)
+/// are allowed: Volcano's annotation says what they stand for.
+pub fn validate_volcano(
+    resource: &Resource,
+    requests: &[Vec<String>],
+) -> Result<Vec<Vec<Backing>>, AllocateError> {
+    check(resource, requests, true)
+}
+
+fn check(
+    resource: &Resource,
+    requests: &[Vec<String>],
+    volcano: bool,
+) -> Result<Vec<Vec<Backing>>, AllocateError> {
     let mut out = Vec::with_capacity(requests.len());
     for (container, ids) in requests.iter().enumerate() {
         if ids.len() > MAX_IDS_PER_REQUEST {
@@ -117,7 +134,10 @@ pub fn validate(
                     }
                     vnpu = Some(id);
                 }
-                Backing::Core { .. } => return Err(AllocateError::NeedsVolcano { id: id.clone() }),
+                Backing::Core { .. } if !volcano => {
+                    return Err(AllocateError::NeedsVolcano { id: id.clone() });
+                }
+                Backing::Core { .. } => {}
                 Backing::Chip { .. } | Backing::Share { .. } => {}
             }
             backings.push(device.backing);

@@ -195,7 +195,7 @@ impl PluginService {
             .map(|c| c.devices_ids.clone())
             .collect();
         // The IDs must be ours even though Volcano's chips are used.
-        allocate::validate(resource, &requests)?;
+        allocate::validate_volcano(resource, &requests)?;
         let mut container_responses = Vec::with_capacity(requests.len());
         for ids in &requests {
             let snapshot = context.snapshots.borrow().clone();
