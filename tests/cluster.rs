@@ -42,6 +42,8 @@ fn volcano_pod(name: &str, chips: &str, predicate_time: &str) -> Value {
 
 struct Cluster {
     api: FakeApi,
+    /// The health endpoint's port (/metrics).
+    port: u16,
     node: Node,
     pod_resources: PodResources,
 }
@@ -66,9 +68,17 @@ async fn start_cluster_with(topology: &str, extra_args: &[&str], pods: Vec<Value
     api.write_kubeconfig(&kubeconfig, TOKEN, "");
     let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
     let state_flag = format!("--state-dir={}", scratch.path().join("state").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let healthz_flag = format!("-healthz-address=127.0.0.1:{port}");
     let mut args = vec![
         "-volcanoType=true",
         "-listWatchPeriod=3",
+        "-enable-healthz",
+        healthz_flag.as_str(),
         kubeconfig_flag.as_str(),
         state_flag.as_str(),
     ];
@@ -85,6 +95,7 @@ async fn start_cluster_with(topology: &str, extra_args: &[&str], pods: Vec<Value
     std::mem::forget(scratch);
     Cluster {
         api,
+        port,
         node,
         pod_resources,
     }
@@ -99,6 +110,28 @@ async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `/metrics` parsed into series -> value.
+async fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let body = reply.split_once("\r\n\r\n").unwrap().1;
+    body.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 fn health(list: &[Device], id: &str) -> String {
@@ -193,6 +226,23 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
     );
     assert_eq!(configuration["server_id"], "uid-job-0");
     assert_eq!(configuration["devices"][0]["device_id"], "4");
+
+    // The writes and the match are counted.
+    let writes_ok = r#"ascend_device_plugin_api_writes_total{kind="pod_annotation",outcome="ok"}"#;
+    let deadline = Instant::now() + PATIENCE;
+    let metrics = loop {
+        // The counter moves once the plugin has read the server's answer.
+        let metrics = scrape(cluster.port).await;
+        if metrics.get(writes_ok).is_some_and(|&n| n >= 2.0) || Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(metrics.get(writes_ok), Some(&2.0), "claim + write-back");
+    assert_eq!(
+        metrics["ascend_device_plugin_volcano_pod_match_duration_seconds_count"],
+        1.0
+    );
 
     // A request no pod explains changes nothing.
     let before = pod_patches(&api);

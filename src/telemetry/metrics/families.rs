@@ -164,7 +164,7 @@ impl Families {
         let api_writes = Family::default();
         registry.register(
             "api_writes",
-            "Writes to the Kubernetes API, by kind (configmap, pod_annotation, node) and outcome (ok, error)",
+            "Writes to the Kubernetes API, by kind (configmap, pod_annotation, node, event) and outcome (ok, error)",
             api_writes.clone(),
         );
         let volcano_match = Histogram::new(VOLCANO_BUCKETS);
