@@ -55,16 +55,17 @@ pub fn discover(api: &Api, sys_root: &Path) -> Result<Inventory, DiscoveryError>
                 device,
                 source,
             };
-            let chip = discover_chip(api, card, device, sys_root)?;
-            if chip.family == Family::Ascend910A3 && super_pod.is_none() {
-                super_pod = api
-                    .spod_info(card, device)
-                    .map_err(in_chip)?
-                    .map(|spod| SuperPod {
+            let mut chip = discover_chip(api, card, device, sys_root)?;
+            if chip.family == Family::Ascend910A3 {
+                let spod = api.spod_info(card, device).map_err(in_chip)?;
+                chip.super_device_id = spod.map(|s| s.sdid);
+                if super_pod.is_none() {
+                    super_pod = spod.map(|spod| SuperPod {
                         super_pod_id: i64::from(spod.super_pod_id),
                         server_index: i64::from(spod.server_index),
                         sdid: spod.sdid,
                     });
+                }
             }
             chips.push(chip);
         }
@@ -154,6 +155,7 @@ fn discover_chip(
         pci,
         numa_node,
         vnpus,
+        super_device_id: None,
     })
 }
 

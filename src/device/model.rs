@@ -195,6 +195,8 @@ pub struct Chip {
     pub pci: Option<PciAddress>,
     pub numa_node: Option<i64>,
     pub vnpus: Vec<Vnpu>,
+    /// Super device id inside the super pod (A3), from DCMI's SPOD info.
+    pub super_device_id: Option<u32>,
 }
 
 impl Chip {

@@ -90,19 +90,26 @@ impl Assignments {
         }
     }
 
-    /// Keeps only IDs kubelet still reports allocated (`allocated`, per
-    /// resource type), and entries younger than `grace_s` (kubelet may not
-    /// list an allocation it is still admitting). True if anything changed.
+    /// Keeps only IDs kubelet still reports allocated to the same pod
+    /// (`allocated`: resource type -> ID -> `namespace/name`), and entries
+    /// younger than `grace_s` (kubelet may not list an allocation it is
+    /// still admitting). An ID kubelet now lists for another pod is a stale
+    /// entry (a file from an earlier run) and goes. True if anything changed.
     pub fn retain_allocated(
         &mut self,
-        allocated: &BTreeMap<String, BTreeSet<String>>,
+        allocated: &BTreeMap<String, BTreeMap<String, String>>,
         now: i64,
         grace_s: i64,
     ) -> bool {
         let before = self.clone();
         for (resource_type, entries) in &mut self.resources {
             let live = allocated.get(resource_type);
-            entries.retain(|id, a| live.is_some_and(|l| l.contains(id)) || now - a.since < grace_s);
+            entries.retain(|id, a| {
+                let same_pod = live
+                    .and_then(|l| l.get(id))
+                    .is_some_and(|pod| *pod == a.pod);
+                same_pod || now - a.since < grace_s
+            });
         }
         self.resources.retain(|_, entries| !entries.is_empty());
         *self != before

@@ -140,7 +140,7 @@ impl NodeAgent {
             for issue in &labels.issues {
                 tracing::warn!(%issue, "node label");
             }
-            let annotations = desired_annotations(&self.inventory, |_| None);
+            let annotations = desired_annotations(&self.inventory, |chip| chip.super_device_id);
             if let Some(patch) = node_patch_for(&node, &labels.labels, &annotations) {
                 self.patch(api, &patch).await?;
                 tracing::info!(node = %self.node, "node labels and annotations updated");

@@ -3,7 +3,7 @@
 //! and on demand. It tells which of our device IDs are in use and by which
 //! pod, for the free-chip list, the kubelet-ID map and the write-back repair.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,13 +44,14 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Allocated IDs per resource type.
-    pub fn allocated(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    /// Allocated IDs per resource type, each with its pod (`namespace/name`).
+    pub fn allocated(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for pod in &self.pods {
-            out.entry(pod.resource_type.clone())
-                .or_default()
-                .extend(pod.ids.iter().cloned());
+            let ids = out.entry(pod.resource_type.clone()).or_default();
+            for id in &pod.ids {
+                ids.insert(id.clone(), pod.key());
+            }
         }
         out
     }
@@ -198,6 +199,7 @@ mod tests {
         assert_eq!(usage.pods[0].ids, ["Ascend910-2", "Ascend910-0"]);
         let allocated = usage.allocated();
         assert_eq!(allocated.keys().collect::<Vec<_>>(), ["Ascend910"]);
+        assert_eq!(allocated["Ascend910"]["Ascend910-0"], "ml/job-0");
         assert_eq!(allocated["Ascend910"].len(), 2);
     }
 }

@@ -74,16 +74,6 @@ impl Reconciler {
                     .any(|r| r.type_name == p.resource_type)
             })
             .collect();
-        for devices in &ours {
-            let map = binding.store.current();
-            let missing = devices
-                .ids
-                .iter()
-                .any(|id| map.real_phy(&devices.resource_type, id).is_none());
-            if missing && !self.is_virtual(&devices.resource_type) {
-                self.recover(devices).await;
-            }
-        }
         let mut removed = Vec::new();
         let now = unix_seconds();
         let allocated = usage.allocated();
@@ -98,6 +88,17 @@ impl Reconciler {
         }
         if let Some(dynamic) = &binding.dynamic {
             destroy_vnpus(dynamic, &removed).await;
+        }
+        // IDs the map lacks (or just lost as stale): from the pods.
+        for devices in &ours {
+            let map = binding.store.current();
+            let missing = devices
+                .ids
+                .iter()
+                .any(|id| map.real_phy(&devices.resource_type, id).is_none());
+            if missing && !self.is_virtual(&devices.resource_type) {
+                self.recover(devices).await;
+            }
         }
         for devices in ours {
             self.repair(devices).await;

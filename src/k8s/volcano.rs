@@ -167,6 +167,12 @@ impl VolcanoMatcher {
             .await;
         self.metrics.volcano_match(started.elapsed());
         let waited = started.elapsed();
+        if let Err(Some(MatchError::NoPod { skipped, .. })) = &outcome {
+            // Why each pod on the node does not fit, for the operator.
+            for skip in skipped.iter().take(32) {
+                tracing::info!(pod = %skip.pod, reason = %skip.reason, "pod does not explain the request");
+            }
+        }
         let (pod, value) = match outcome {
             Ok(Ok(found)) => found,
             Ok(Err(error)) => return Err(VolcanoError::Match(Box::new(error))),

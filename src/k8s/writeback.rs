@@ -56,7 +56,7 @@ impl Writer {
                     phy_id: chip.phy_id,
                     name: chip.name(),
                     ip: chip.ip,
-                    super_device_id: None,
+                    super_device_id: chip.super_device_id,
                 };
                 (chip.phy_id, real)
             })

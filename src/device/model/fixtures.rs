@@ -25,6 +25,7 @@ pub fn chip(phy_id: u32, family: Family) -> Chip {
         pci: None,
         numa_node: None,
         vnpus: Vec::new(),
+        super_device_id: None,
     }
 }
 

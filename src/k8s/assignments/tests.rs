@@ -59,9 +59,16 @@ fn ids_kubelet_no_longer_lists_are_forgotten_after_the_grace_period() {
     );
     let live = BTreeMap::from([(
         "Ascend910".to_owned(),
-        BTreeSet::from(["Ascend910-1".to_owned()]),
+        BTreeMap::from([("Ascend910-1".to_owned(), "ml/young".to_owned())]),
     )]);
     assert!(!map.retain_allocated(&live, 1_000, 60), "listed: kept");
+    // The same ID listed for another pod: the entry is stale.
+    let other = BTreeMap::from([(
+        "Ascend910".to_owned(),
+        BTreeMap::from([("Ascend910-1".to_owned(), "ml/newer".to_owned())]),
+    )]);
+    assert!(map.retain_allocated(&other, 1_000, 60));
+    assert_eq!(map.real_phy("Ascend910", "Ascend910-1"), None);
 }
 
 #[test]
