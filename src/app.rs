@@ -22,6 +22,7 @@ use crate::device::topology::Board;
 use crate::k8s::assignments::AssignmentStore;
 use crate::k8s::deviceinfo::DeviceInfoWriter;
 use crate::k8s::events::EventReporter;
+use crate::k8s::faultconfig::FaultTables;
 use crate::k8s::node::NodeAgent;
 use crate::k8s::podresources::{Usage, UsagePoller};
 use crate::k8s::pods::PodCache;
@@ -244,6 +245,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let base_table = Arc::new(load_fault_table(&config)?);
     let policy = health_policy(&config, (*base_table).clone());
+    let tables = Arc::new(FaultTables::new(base_table));
     let (mut monitor, snapshots) =
         HealthMonitor::new(dcmi.clone(), &inventory, policy, config.list_watch_period);
     monitor.poll_once().await;
@@ -260,7 +262,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 resources: naming.resources.clone(),
                 snapshots: snapshots.clone(),
                 commands: commands.clone(),
-                base_table,
+                tables: Arc::clone(&tables),
                 dcmi: dcmi.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -329,6 +331,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stop.clone(),
         reload_tx,
         commands,
+        tables,
     ));
     let mut monitor_task = monitor_task;
     let serving = supervisor.run(stop.clone(), reload_rx);
@@ -366,7 +369,7 @@ struct ClusterStart<'a> {
     resources: Vec<crate::device::naming::Resource>,
     snapshots: watch::Receiver<Arc<crate::device::health::Snapshot>>,
     commands: mpsc::Sender<MonitorCommand>,
-    base_table: Arc<FaultTable>,
+    tables: Arc<FaultTables>,
     dcmi: Dcmi,
     metrics: Metrics,
     stop: CancellationToken,
@@ -382,7 +385,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         resources,
         snapshots,
         commands,
-        base_table,
+        tables,
         dcmi,
         metrics,
         stop,
@@ -474,7 +477,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
     tokio::spawn(writer.run(stop.clone()));
     tokio::spawn(crate::k8s::faultconfig::run(
         client.clone(),
-        base_table,
+        tables,
         commands.clone(),
         stop.clone(),
     ));
@@ -542,6 +545,7 @@ async fn handle_signals(
     stop: CancellationToken,
     reload: mpsc::Sender<()>,
     commands: mpsc::Sender<MonitorCommand>,
+    tables: Arc<FaultTables>,
 ) {
     loop {
         tokio::select! {
@@ -550,7 +554,10 @@ async fn handle_signals(
             _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading the fault table and re-registering");
                 match load_fault_table(&config) {
-                    Ok(table) => { let _ = commands.send(MonitorCommand::SetTable(Arc::new(table))).await; }
+                    Ok(table) => {
+                        let in_force = tables.set_base(Arc::new(table));
+                        let _ = commands.send(MonitorCommand::SetTable(in_force)).await;
+                    }
                     Err(error) => tracing::warn!(error = %format!("{error:#}"), "reload failed; keeping the current table"),
                 }
                 let _ = reload.try_send(());

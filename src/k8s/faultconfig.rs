@@ -33,19 +33,60 @@ pub fn table_from(cm: &ConfigMap) -> Result<(FaultTable, Vec<String>), String> {
         .map_err(|e| format!("ConfigMap {NAMESPACE}/{NAME} key {KEY}: {e}"))
 }
 
+/// The tables that may be in force: the start-up one (`--fault-code-file`
+/// or built in, reloaded on SIGHUP) and the ConfigMap's, which wins while
+/// it exists. Shared by the ConfigMap watch and the SIGHUP handler so that
+/// neither undoes the other.
+#[derive(Debug)]
+pub struct FaultTables {
+    base: std::sync::Mutex<Arc<FaultTable>>,
+    configmap: std::sync::Mutex<Option<Arc<FaultTable>>>,
+}
+
+impl FaultTables {
+    pub fn new(base: Arc<FaultTable>) -> Self {
+        Self {
+            base: std::sync::Mutex::new(base),
+            configmap: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The table in force.
+    pub fn effective(&self) -> Arc<FaultTable> {
+        let configmap = self
+            .configmap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        configmap
+            .unwrap_or_else(|| Arc::clone(&self.base.lock().unwrap_or_else(|p| p.into_inner())))
+    }
+
+    /// A reloaded start-up table; returns the table in force.
+    pub fn set_base(&self, table: Arc<FaultTable>) -> Arc<FaultTable> {
+        *self.base.lock().unwrap_or_else(|p| p.into_inner()) = table;
+        self.effective()
+    }
+
+    fn set_configmap(&self, table: Option<Arc<FaultTable>>) -> Arc<FaultTable> {
+        *self.configmap.lock().unwrap_or_else(|p| p.into_inner()) = table;
+        self.effective()
+    }
+}
+
 /// What the watcher does with each event: the command to send, if any.
 #[derive(Debug)]
 pub struct FaultConfigState {
-    base: Arc<FaultTable>,
+    tables: Arc<FaultTables>,
     /// The ConfigMap's table is in force.
     using_configmap: bool,
     seen_in_listing: bool,
 }
 
 impl FaultConfigState {
-    pub fn new(base: Arc<FaultTable>) -> Self {
+    pub fn new(tables: Arc<FaultTables>) -> Self {
         Self {
-            base,
+            tables,
             using_configmap: false,
             seen_in_listing: false,
         }
@@ -79,7 +120,7 @@ impl FaultConfigState {
                     "fault-code table from the ConfigMap in force"
                 );
                 self.using_configmap = true;
-                Some(Arc::new(table))
+                Some(self.tables.set_configmap(Some(Arc::new(table))))
             }
             Err(error) => {
                 tracing::warn!(%error, "fault-code table refused; the table in force stays");
@@ -96,14 +137,14 @@ impl FaultConfigState {
             configmap = NAME,
             "fault-code ConfigMap gone; back to the start-up table"
         );
-        Some(Arc::clone(&self.base))
+        Some(self.tables.set_configmap(None))
     }
 }
 
 /// Watches the ConfigMap until `stop`, sending each new table to the monitor.
 pub async fn run(
     client: Client,
-    base: Arc<FaultTable>,
+    tables: Arc<FaultTables>,
     commands: mpsc::Sender<MonitorCommand>,
     stop: CancellationToken,
 ) {
@@ -111,7 +152,7 @@ pub async fn run(
     let config = watcher::Config::default().fields(&format!("metadata.name={NAME}"));
     let stream = watcher::watcher(api, config).default_backoff();
     tokio::pin!(stream);
-    let mut state = FaultConfigState::new(base);
+    let mut state = FaultConfigState::new(tables);
     let mut failing = false;
     loop {
         let next = tokio::select! {

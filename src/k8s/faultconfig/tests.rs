@@ -25,7 +25,8 @@ fn level(table: &FaultTable, code: u32) -> FaultLevel {
 
 #[test]
 fn a_good_table_is_put_in_force() {
-    let mut state = FaultConfigState::new(Arc::new(FaultTable::builtin()));
+    let mut state =
+        FaultConfigState::new(Arc::new(FaultTables::new(Arc::new(FaultTable::builtin()))));
     let table = state
         .on_event(Event::Apply(cm(Some(GOOD))))
         .expect("adopted");
@@ -34,7 +35,8 @@ fn a_good_table_is_put_in_force() {
 
 #[test]
 fn bad_tables_are_refused_and_the_table_in_force_stays() {
-    let mut state = FaultConfigState::new(Arc::new(FaultTable::builtin()));
+    let mut state =
+        FaultConfigState::new(Arc::new(FaultTables::new(Arc::new(FaultTable::builtin()))));
     assert!(state.on_event(Event::Apply(cm(Some(GOOD)))).is_some());
     let huge = format!(
         r#"{{"SeparateNPUCodes":["{}"]}}"#,
@@ -62,7 +64,8 @@ fn bad_tables_are_refused_and_the_table_in_force_stays() {
 #[test]
 fn deleting_the_configmap_returns_to_the_start_up_table() {
     let base = Arc::new(FaultTable::builtin());
-    let mut state = FaultConfigState::new(Arc::clone(&base));
+    let tables = Arc::new(FaultTables::new(Arc::clone(&base)));
+    let mut state = FaultConfigState::new(Arc::clone(&tables));
     // Never used: a delete or an empty listing changes nothing.
     assert!(state.on_event(Event::Delete(cm(Some(GOOD)))).is_none());
     assert!(state.on_event(Event::Init).is_none());
@@ -80,4 +83,22 @@ fn deleting_the_configmap_returns_to_the_start_up_table() {
     assert!(state.on_event(Event::Init).is_none());
     assert!(state.on_event(Event::InitApply(cm(Some(GOOD)))).is_some());
     assert!(state.on_event(Event::InitDone).is_none());
+}
+
+#[test]
+fn a_sighup_reload_does_not_undo_the_configmap_table() {
+    let tables = Arc::new(FaultTables::new(Arc::new(FaultTable::builtin())));
+    let mut state = FaultConfigState::new(Arc::clone(&tables));
+    let from_cm = state.on_event(Event::Apply(cm(Some(GOOD)))).unwrap();
+    let reloaded = Arc::new(FaultTable::builtin());
+    let in_force = tables.set_base(Arc::clone(&reloaded));
+    assert!(
+        Arc::ptr_eq(&in_force, &from_cm),
+        "the ConfigMap's table stays"
+    );
+    let back = state.on_event(Event::Delete(cm(Some(GOOD)))).unwrap();
+    assert!(
+        Arc::ptr_eq(&back, &reloaded),
+        "then the reloaded start-up table"
+    );
 }
