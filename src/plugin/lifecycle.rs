@@ -221,14 +221,17 @@ impl Supervisor {
         let mut backoff = Duration::from_millis(50);
         loop {
             self.heartbeat.beat();
+            // kubelet sweeps the directory before it listens on kubelet.sock:
+            // read kubelet.sock first, then check our sockets, so a sweep
+            // that came before this kubelet.sock is always seen here.
+            let inode = socket_inode(&kubelet);
             if let Some(name) = self.missing_socket() {
                 return Err(Restart::SocketGone(name));
             }
-            let inode = socket_inode(&kubelet);
             let mut failure = None;
             if inode.is_some() {
                 for context in &self.contexts {
-                    if let Err(error) = register(&kubelet, context).await {
+                    if let Err(error) = self.register_guarded(context, inode).await? {
                         failure = Some(error);
                         break;
                     }
@@ -320,11 +323,42 @@ impl Supervisor {
             return None;
         }
         tracing::info!(resource = %end.resource, "ListAndWatch stream ended; registering again");
-        match register(&self.dir.join(KUBELET_SOCKET), context).await {
-            Ok(()) => None,
-            Err(error) => {
+        let kubelet_now = socket_inode(&self.dir.join(KUBELET_SOCKET));
+        match self.register_guarded(context, kubelet_now).await {
+            Err(restart) => Some(restart),
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "re-registration failed; re-serving everything");
                 Some(Restart::StreamEnded(end.resource.clone()))
+            }
+        }
+    }
+
+    /// Registers `context` while watching the directory: kubelet dials our
+    /// socket back inside Register, so if a restarting kubelet sweeps it (or
+    /// replaces kubelet.sock) meanwhile, the call would only end at its
+    /// timeout. Seeing that, give up at once and re-serve instead.
+    async fn register_guarded(
+        &self,
+        context: &ServiceContext,
+        kubelet_inode: Option<SocketId>,
+    ) -> Result<Result<(), ServeError>, Restart> {
+        let kubelet = self.dir.join(KUBELET_SOCKET);
+        let call = register(&kubelet, context);
+        tokio::pin!(call);
+        let mut poll = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                result = &mut call => return Ok(result),
+                _ = poll.tick() => {
+                    if let Some(name) = self.missing_socket() {
+                        return Err(Restart::SocketGone(name));
+                    }
+                    let now = socket_inode(&kubelet);
+                    if now.is_some() && now != kubelet_inode {
+                        return Err(Restart::KubeletReplaced);
+                    }
+                }
             }
         }
     }
