@@ -182,6 +182,12 @@ impl DeviceInfoWriter {
         let mut last_write: Option<Instant> = None;
         let mut failing = false;
         loop {
+            // Everything up to now is what this pass sees: a failed pass
+            // must not leave the changes pending, or the select below would
+            // wake at once and spin.
+            self.snapshots.borrow_and_update();
+            self.usage.borrow_and_update();
+            self.assignments.borrow_and_update();
             match self
                 .sync(&api, &name, &mut separated, &mut last_write)
                 .await
@@ -203,6 +209,14 @@ impl DeviceInfoWriter {
             } else {
                 self.period
             };
+            if failing {
+                // The API server is away: retry on a timer only.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(retry) => {}
+                }
+                continue;
+            }
             let heartbeat = last_write.map_or_else(|| Instant::now() + retry, |t| t + HEARTBEAT);
             tokio::select! {
                 () = stop.cancelled() => return,

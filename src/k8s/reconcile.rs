@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -111,26 +109,14 @@ impl Reconciler {
             .any(|r| r.type_name == resource_type && r.is_virtual)
     }
 
-    async fn pod(&self, devices: &PodDevices) -> Option<Arc<Pod>> {
-        let cache = self.binding.matcher.cache();
-        if let Some(pod) = cache.find(&devices.namespace, &devices.name) {
-            return Some(pod);
-        }
-        let client = self.binding.writer.client.clone();
-        let api: Api<Pod> = Api::namespaced(client, &devices.namespace);
-        match tokio::time::timeout(Duration::from_secs(10), api.get_opt(&devices.name)).await {
-            Ok(Ok(found)) => found.map(Arc::new),
-            Ok(Err(error)) => {
-                tracing::warn!(pod = %devices.key(), %error, "cannot read pod");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// Rebuilds the map entries of one pod from its annotations.
+    /// Rebuilds the map entries of one pod from its annotations. The pod
+    /// comes from the watch cache: kubelet lists only pods of this node,
+    /// which the synced cache holds (one not there yet is found on a later
+    /// pass), so no API read is needed.
     async fn recover(&self, devices: &PodDevices) {
-        let Some(pod) = self.pod(devices).await else {
+        let cache = self.binding.matcher.cache();
+        let Some(pod) = cache.find(&devices.namespace, &devices.name) else {
+            tracing::debug!(pod = %devices.key(), "pod not in the watch cache yet");
             return;
         };
         match recover_pairs(devices, &pod) {
