@@ -63,6 +63,7 @@ mkdir -p "$bin"
     unformatted=$(gofmt -l .)
     [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted" >&2; exit 1; }
     go vet ./...
+    go test -count=1 ./internal/...   # the harness's own unit tests (no root, seconds)
     go test -c -ldflags='-s -w' -o "$bin/e2e.test" .
 )
 export E2E_DEVICEMANAGER_BIN="$bin/devicemanager" E2E_APISERVER_BIN="$bin/apiserver"
@@ -87,6 +88,8 @@ limit_for() {
     case "$1" in
         TestPluginSurvivesTwentyKubeletRestarts*) echo 420 ;;
         TestAPIServer*) echo 360 ;;
+        TestClusterVolcanoNode*) echo 360 ;;
+        TestClusterPluginRidesOut*) echo 300 ;;
         *) echo 300 ;;
     esac
 }

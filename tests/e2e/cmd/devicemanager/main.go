@@ -1,7 +1,8 @@
 // Command devicemanager runs kubelet's own device manager
 // (k8s.io/kubernetes/pkg/kubelet/cm/devicemanager) on
 // /var/lib/kubelet/device-plugins and is driven over HTTP/JSON on a unix
-// socket (see internal/dmapi for the protocol).
+// socket (see internal/dmapi for the protocol). Like kubelet it also serves
+// the pod-resources API on /var/lib/kubelet/pod-resources/kubelet.sock.
 //
 // The manager only works on the default path, so run it in a private mount
 // namespace with a temp dir mounted over /var/lib/kubelet (or /var/lib);
@@ -32,14 +33,15 @@ func main() {
 	klog.InitFlags(nil)
 	control := flag.String("control", "", "unix socket path for the HTTP/JSON control protocol (required)")
 	hostNS := flag.Bool("allow-host-mount-namespace", false, "run even in the host's mount namespace (touches the real /var/lib/kubelet)")
+	podResources := flag.String("pod-resources-dir", kubelet.DefaultPodResourcesDir, "serve the pod-resources API on kubelet.sock in this directory (empty: do not serve it)")
 	flag.Parse()
-	if err := run(*control, *hostNS); err != nil {
+	if err := run(*control, *podResources, *hostNS); err != nil {
 		fmt.Fprintln(os.Stderr, "devicemanager:", err)
 		os.Exit(1)
 	}
 }
 
-func run(control string, hostNS bool) error {
+func run(control, podResources string, hostNS bool) error {
 	if control == "" {
 		return errors.New("-control is required")
 	}
@@ -49,7 +51,7 @@ func run(control string, hostNS bool) error {
 		}
 	}
 	logger := klog.Background()
-	k := kubelet.New(logger)
+	k := kubelet.New(logger, podResources)
 	if err := k.Start(); err != nil {
 		return err
 	}

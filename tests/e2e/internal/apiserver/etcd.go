@@ -1,7 +1,8 @@
 // Package apiserver runs a private control plane for the end-to-end tests:
 // an embedded etcd and kube-apiserver (k8s.io/kubernetes/cmd/kube-apiserver/app,
-// the real command) on 127.0.0.1, RBAC on, with an admin kubeconfig and a
-// ServiceAccount kubeconfig whose rights come only from applied manifests.
+// the real command) on 127.0.0.1, RBAC and audit logging on, with an admin
+// kubeconfig and a ServiceAccount kubeconfig whose rights come only from
+// applied manifests.
 package apiserver
 
 import (
@@ -13,6 +14,29 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 )
+
+// Etcd is a running single-member etcd.
+type Etcd struct {
+	// URL is the client URL.
+	URL  string
+	etcd *embed.Etcd
+}
+
+// StartEtcd starts a single-member etcd on loopback ports with its data in
+// dir/etcd.
+func StartEtcd(dir string) (*Etcd, error) {
+	e, url, err := startEtcd(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Etcd{URL: url, etcd: e}, nil
+}
+
+// Close stops etcd.
+func (e *Etcd) Close() { e.etcd.Close() }
+
+// Err reports etcd failing while it runs.
+func (e *Etcd) Err() <-chan error { return e.etcd.Err() }
 
 // startEtcd starts a single-member etcd on loopback ports and returns it and
 // its client URL.

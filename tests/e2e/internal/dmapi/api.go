@@ -104,6 +104,14 @@ type RestartRequest struct {
 	DownMillis int `json:"down_millis,omitempty"`
 }
 
+// Texts of the 503 answers to POST /pods: a restart cut the admission in
+// flight, or the admission arrived while the manager was down (between stop
+// and start: nothing was in flight to cut).
+const (
+	RestartedMessage  = "kubelet restarted while the pod was being admitted"
+	NotRunningMessage = "device manager is not running"
+)
+
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`

@@ -27,10 +27,10 @@ import (
 )
 
 // ErrRestarted is returned for an admission that a kubelet restart cut off.
-var ErrRestarted = errors.New("kubelet restarted while the pod was being admitted")
+var ErrRestarted = errors.New(dmapi.RestartedMessage)
 
 // ErrNotRunning is returned while the manager is down (between stop and start).
-var ErrNotRunning = errors.New("device manager is not running")
+var ErrNotRunning = errors.New(dmapi.NotRunningMessage)
 
 // sourcesReady models a kubelet whose pod sources (API server, files) have
 // all been seen, as the manager's own unit tests do.
@@ -47,10 +47,14 @@ type Kubelet struct {
 	// time; the manager's Allocate is not safe for concurrent pods.
 	admit sync.Mutex
 
-	mu       sync.Mutex
-	manager  *devicemanager.ManagerImpl
-	pods     map[types.UID]*v1.Pod
-	inflight map[types.UID]*admission
+	// podResourcesDir is where the pod-resources API is served ("" = not).
+	podResourcesDir string
+
+	mu           sync.Mutex
+	manager      *devicemanager.ManagerImpl
+	podResources *podResourcesServer
+	pods         map[types.UID]*v1.Pod
+	inflight     map[types.UID]*admission
 }
 
 type admission struct {
@@ -58,17 +62,22 @@ type admission struct {
 	done   chan struct{}
 }
 
-// New returns a kubelet whose manager is not started yet.
-func New(logger klog.Logger) *Kubelet {
+// New returns a kubelet whose manager is not started yet. With a
+// podResourcesDir it also serves the pod-resources API there (kubelet.sock),
+// started and stopped with the manager.
+func New(logger klog.Logger, podResourcesDir string) *Kubelet {
 	return &Kubelet{
-		logger:   logger,
-		pods:     make(map[types.UID]*v1.Pod),
-		inflight: make(map[types.UID]*admission),
+		logger:          logger,
+		podResourcesDir: podResourcesDir,
+		pods:            make(map[types.UID]*v1.Pod),
+		inflight:        make(map[types.UID]*admission),
 	}
 }
 
 // Start creates and starts a manager on the default device-plugin path
-// (/var/lib/kubelet/device-plugins), reading the checkpoint found there.
+// (/var/lib/kubelet/device-plugins), reading the checkpoint found there,
+// then the pod-resources server (kubelet serves it once its container
+// manager runs).
 func (k *Kubelet) Start() error {
 	// NewManagerImpl takes the machine's NUMA topology (cadvisor) and the
 	// topology manager's affinity store; like the manager's unit tests we
@@ -86,15 +95,27 @@ func (k *Kubelet) Start() error {
 	k.mu.Lock()
 	k.manager = m
 	k.mu.Unlock()
+	if k.podResourcesDir == "" {
+		return nil
+	}
+	pr, err := k.startPodResources(k.podResourcesDir)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.podResources = pr
+	k.mu.Unlock()
 	return nil
 }
 
-// Stop stops the manager (kubelet.sock closes, plugin streams are cut).
+// Stop stops the pod-resources server and the manager (kubelet.sock
+// closes, plugin streams are cut).
 func (k *Kubelet) Stop() error {
 	k.mu.Lock()
-	m := k.manager
-	k.manager = nil
+	m, pr := k.manager, k.podResources
+	k.manager, k.podResources = nil, nil
 	k.mu.Unlock()
+	pr.stop()
 	if m == nil {
 		return nil
 	}
@@ -103,13 +124,14 @@ func (k *Kubelet) Stop() error {
 
 // Restart behaves like a kubelet restart: admissions in flight are cut off,
 // the manager stops, and a new one starts on the same directory (its Start
-// wipes the plugin sockets and keeps the checkpoint). Pods admitted before
-// stay active, as they keep running on the node.
+// wipes the plugin sockets and keeps the checkpoint). The pod-resources
+// server goes down and comes back with it. Pods admitted before stay
+// active, as they keep running on the node.
 func (k *Kubelet) Restart(down time.Duration) (dmapi.Restart, error) {
 	var out dmapi.Restart
 	k.mu.Lock()
-	m := k.manager
-	k.manager = nil
+	m, pr := k.manager, k.podResources
+	k.manager, k.podResources = nil, nil
 	cut := make([]*admission, 0, len(k.inflight))
 	for _, a := range k.inflight {
 		a.cancel()
@@ -117,6 +139,7 @@ func (k *Kubelet) Restart(down time.Duration) (dmapi.Restart, error) {
 	}
 	k.mu.Unlock()
 	out.Cancelled = len(cut)
+	pr.stop()
 	if m != nil {
 		if err := m.Stop(k.logger); err != nil {
 			return out, fmt.Errorf("stopping the device manager: %w", err)

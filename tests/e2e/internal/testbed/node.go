@@ -34,12 +34,17 @@ type Node struct {
 	KubeletDir string
 	// PluginDir is /var/lib/kubelet/device-plugins, seen from the host.
 	PluginDir string
+	// PodResources is kubelet's pod-resources socket
+	// (/var/lib/kubelet/pod-resources/kubelet.sock), seen from the host.
+	PodResources string
 	// DM drives the device manager.
 	DM *dmapi.Client
 	// Kubelet is the device manager process (its pid names the namespace).
 	Kubelet *Proc
 	// plugins started on this node: a wait fails at once when one exits.
 	plugins []*Proc
+	// pluginLogShown: a failed test shows the plugin's log file once.
+	pluginLogShown bool
 }
 
 // StartNode creates the namespace and starts the device manager in it.
@@ -64,6 +69,7 @@ func StartNode(t testing.TB) *Node {
 	varlib := filepath.Join(dir, "varlib")
 	n := &Node{Dir: dir, KubeletDir: filepath.Join(varlib, "kubelet")}
 	n.PluginDir = filepath.Join(n.KubeletDir, "device-plugins")
+	n.PodResources = filepath.Join(n.KubeletDir, "pod-resources", "kubelet.sock")
 	if err := os.MkdirAll(n.PluginDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +105,10 @@ func (n *Node) WaitResources(ctx context.Context, what string, ok func(dmapi.Res
 		if err == nil && ok(r) {
 			return r, nil
 		}
-		last, lastErr = r, err
+		if err == nil {
+			last = r
+		}
+		lastErr = err
 		for _, p := range append([]*Proc{n.Kubelet}, n.plugins...) {
 			if exited, err := p.Exited(); exited {
 				return last, fmt.Errorf("waiting for %s: %s exited (%v):\n%s", what, p.Name, err, Tail(p.Log, 10))
