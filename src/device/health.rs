@@ -259,4 +259,6 @@ impl Tracker {
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::assignments::Assignments;
 use super::podresources::Usage;
+use super::unix_seconds;
 use crate::cluster::deviceinfo::{
     ChipReport, NodeReport, content_equal_ignoring_time, device_info_cfg, parse_manually_separate,
 };
@@ -288,12 +289,6 @@ impl DeviceInfoWriter {
         *last_write = Some(Instant::now());
         result
     }
-}
-
-fn unix_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl std::fmt::Debug for DeviceInfoWriter {

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::mpsc;
@@ -150,29 +149,13 @@ pub async fn run(
 ) {
     let api: Api<ConfigMap> = Api::namespaced(client, NAMESPACE);
     let config = watcher::Config::default().fields(&format!("metadata.name={NAME}"));
-    let stream = watcher::watcher(api, config).default_backoff();
-    tokio::pin!(stream);
+    let what = format!("ConfigMap {NAMESPACE}/{NAME}");
+    let events = super::watch_events(api, config, what, || {});
+    tokio::pin!(events);
     let mut state = FaultConfigState::new(tables);
-    let mut failing = false;
-    loop {
-        let next = tokio::select! {
-            () = stop.cancelled() => return,
-            next = stream.next() => next,
-        };
-        match next {
-            Some(Ok(event)) => {
-                failing &= matches!(event, Event::Init);
-                if let Some(table) = state.on_event(event) {
-                    let _ = commands.send(MonitorCommand::SetTable(table)).await;
-                }
-            }
-            Some(Err(error)) => {
-                if !failing {
-                    tracing::warn!(configmap = NAME, %error, "fault-code ConfigMap watch failed; retrying");
-                }
-                failing = true;
-            }
-            None => return,
+    while let Some(Some(event)) = stop.run_until_cancelled(events.next()).await {
+        if let Some(table) = state.on_event(event) {
+            let _ = commands.send(MonitorCommand::SetTable(table)).await;
         }
     }
 }

@@ -152,28 +152,7 @@ pub fn volcano_pod(
     }
 }
 
-/// Health of chips `0..n`, the `unhealthy` ones failing their health read.
-pub fn snapshot(n: u32, unhealthy: &[u32]) -> crate::device::health::Snapshot {
-    use crate::device::faults::FaultTable;
-    use crate::device::health::{Policy, Reading, Tracker};
-    let mut tracker = Tracker::new(
-        Policy {
-            table: Arc::new(FaultTable::builtin()),
-            auto_stowing: true,
-            linkdown_timeout: std::time::Duration::from_secs(30),
-        },
-        0..n,
-    );
-    for phy_id in 0..n {
-        let reading = Reading {
-            phy_id,
-            failed: unhealthy.contains(&phy_id),
-            ..Reading::default()
-        };
-        tracker.apply(reading, 1_000);
-    }
-    (*tracker.snapshot()).clone()
-}
+pub use crate::device::health::fixtures::snapshot;
 
 /// A pod cache holding `pods`, synced and connected.
 pub fn cache_of(pods: Vec<k8s_openapi::api::core::v1::Pod>) -> super::pods::PodCache {

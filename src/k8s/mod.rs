@@ -28,6 +28,56 @@ use crate::config::Config;
 use crate::dcmi::Dcmi;
 use crate::device::model::Inventory;
 
+/// The events of a watch of `api` with `config`, reconnecting with
+/// kube-runtime's default backoff. Failures go to `on_error` and only the
+/// first of an outage is logged, as a warning naming `what`; the recovery
+/// is logged once.
+pub fn watch_events<K>(
+    api: kube::Api<K>,
+    config: kube::runtime::watcher::Config,
+    what: String,
+    mut on_error: impl FnMut() + Send + 'static,
+) -> impl futures::Stream<Item = kube::runtime::watcher::Event<K>> + Send
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    use kube::runtime::watcher::{Event, watcher};
+    let mut failing = false;
+    watcher(api, config)
+        .default_backoff()
+        .filter_map(move |next| {
+            let event = match next {
+                Ok(event) => {
+                    // The watcher announces each (re)list with Init before
+                    // it has heard from the server: no proof of a connection.
+                    if !matches!(event, Event::Init) && std::mem::take(&mut failing) {
+                        tracing::info!(watch = %what, "watch reconnected");
+                    }
+                    Some(event)
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(watch = %what, %error, "watch failed; retrying with backoff");
+                    }
+                    failing = true;
+                    on_error();
+                    None
+                }
+            };
+            std::future::ready(event)
+        })
+}
+
+/// Now, in whole seconds since the Unix epoch.
+pub fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Builds the API client: `--kubeconfig`/`KUBECONFIG` when given, else the
 /// in-cluster ServiceAccount. Errors name the source, never its contents.
 pub async fn connect(config: &Config) -> anyhow::Result<Client> {

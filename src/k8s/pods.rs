@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -164,37 +163,18 @@ pub fn node_selector(node: &str) -> String {
     format!("spec.nodeName={node}")
 }
 
-/// Feeds the cache from a watch on `api` until `stop`; reconnects with
-/// kube-runtime's default backoff. Only the first failure of an outage and
-/// the recovery are logged.
+/// Feeds the cache from a watch on `api` until `stop`; while the watch is
+/// down the cache keeps its contents and says it is disconnected.
 pub async fn run(cache: PodCache, api: Api<Pod>, node: String, stop: CancellationToken) {
     let config = watcher::Config::default().fields(&node_selector(&node));
-    let stream = watcher::watcher(api, config).default_backoff();
-    tokio::pin!(stream);
-    let mut failing = false;
-    loop {
-        let next = tokio::select! {
-            () = stop.cancelled() => return,
-            next = stream.next() => next,
-        };
-        match next {
-            Some(Ok(event)) => {
-                // The watcher announces each (re)list with Init before it
-                // has heard from the server: not yet proof of a connection.
-                if !matches!(event, Event::Init) && std::mem::take(&mut failing) {
-                    tracing::info!(node = %node, "pod watch reconnected");
-                }
-                cache.apply(event);
-            }
-            Some(Err(error)) => {
-                if !failing {
-                    tracing::warn!(node = %node, %error, "pod watch failed; serving from the cache and retrying");
-                }
-                failing = true;
-                cache.disconnected();
-            }
-            None => return,
-        }
+    let on_error = {
+        let cache = cache.clone();
+        move || cache.disconnected()
+    };
+    let events = super::watch_events(api, config, format!("pods on node {node}"), on_error);
+    tokio::pin!(events);
+    while let Some(Some(event)) = stop.run_until_cancelled(events.next()).await {
+        cache.apply(event);
     }
 }
 

@@ -15,7 +15,7 @@ use super::assignments::{Assignment, Assignments};
 use super::podresources::{PodDevices, Usage};
 use super::volcano::PodRef;
 use super::writeback::{Job, needs_repair, recover_pairs};
-use super::{DynamicVnpu, VolcanoBinding};
+use super::{DynamicVnpu, VolcanoBinding, unix_seconds};
 use crate::device::naming::Resource;
 
 /// Entries younger than [`Reconciler::grace`] survive a listing that lacks
@@ -224,10 +224,4 @@ async fn destroy_vnpus(dynamic: &DynamicVnpu, removed: &[Assignment]) {
             }
         }
     }
-}
-
-fn unix_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

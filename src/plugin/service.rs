@@ -317,9 +317,7 @@ impl PluginService {
         pod: &PodRef,
     ) {
         let resource = &self.context.resource;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = crate::k8s::unix_seconds();
         let stored = binding.store.update(|map| {
             map.record_vnpu(
                 &resource.type_name,

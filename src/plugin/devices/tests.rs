@@ -1,10 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use super::*;
-use crate::device::faults::FaultTable;
-use crate::device::health::{Policy, Reading, Tracker};
+use crate::device::health::fixtures::snapshot;
 use crate::device::model::Family;
 use crate::device::naming::AdvertisedDevice;
 
@@ -20,28 +17,6 @@ fn chips(type_name: &str, n: u32) -> Resource {
             })
             .collect(),
     }
-}
-
-fn snapshot(n: u32, unhealthy: &[u32]) -> Snapshot {
-    let mut tracker = Tracker::new(
-        Policy {
-            table: Arc::new(FaultTable::builtin()),
-            auto_stowing: true,
-            linkdown_timeout: std::time::Duration::from_secs(30),
-        },
-        0..n,
-    );
-    for &phy in unhealthy {
-        tracker.apply(
-            Reading {
-                phy_id: phy,
-                failed: true,
-                ..Reading::default()
-            },
-            1,
-        );
-    }
-    (*tracker.snapshot()).clone()
 }
 
 fn ids(list: &[&str]) -> Vec<String> {

@@ -1,0 +1,27 @@
+//! Test-only: a snapshot of chips `0..n` where the `unhealthy` ones failed
+//! their health read (the built-in fault table, autoStowing on).
+
+use std::sync::Arc;
+
+use super::{Policy, Reading, Snapshot, Tracker};
+use crate::device::faults::FaultTable;
+
+pub fn snapshot(n: u32, unhealthy: &[u32]) -> Snapshot {
+    let mut tracker = Tracker::new(
+        Policy {
+            table: Arc::new(FaultTable::builtin()),
+            auto_stowing: true,
+            linkdown_timeout: std::time::Duration::from_secs(30),
+        },
+        0..n,
+    );
+    for &phy_id in unhealthy {
+        let reading = Reading {
+            phy_id,
+            failed: true,
+            ..Reading::default()
+        };
+        tracker.apply(reading, 1);
+    }
+    (*tracker.snapshot()).clone()
+}
