@@ -428,6 +428,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
             dcmi: dcmi.clone(),
             inventory: Arc::clone(&inventory),
             timeout: config.dcmi_timeout,
+            lock: Arc::default(),
         });
         let matcher = VolcanoMatcher::new(
             cache,

@@ -419,6 +419,24 @@ async fn dynamic_vnpus_are_created_at_allocate_and_destroyed_when_their_pod_ends
             .collect()
     };
     assert!(created_vnpus().is_empty());
+    // The topology's pre-created vNPUs (ids 100-104) serve no running pod:
+    // dynamic mode destroys them.
+    let all_vnpus = || -> usize {
+        let Ok(text) = std::fs::read_to_string(&store) else {
+            return usize::MAX;
+        };
+        let store: Value = serde_json::from_str(&text).unwrap();
+        store["chips"].as_object().map_or(0, |chips| {
+            chips
+                .values()
+                .map(|v| v.as_array().map_or(0, Vec::len))
+                .sum()
+        })
+    };
+    eventually("the unused static vNPUs destroyed", || {
+        (all_vnpus() == 0).then_some(())
+    })
+    .await;
 
     let (mut client, _watch, _) = cluster.node.watch().await;
     let ids = vec!["npu-core-8".to_owned(), "npu-core-9".to_owned()];
@@ -454,7 +472,35 @@ async fn dynamic_vnpus_are_created_at_allocate_and_destroyed_when_their_pod_ends
         Some("18446744073709551615")
     );
 
-    // kubelet never lists the pod (it ended): after the grace the vNPU goes.
+    // Restarted without its map while kubelet lists the pod: the vNPU is
+    // unknown to the plugin but may be in use, so it stays.
+    cluster.pod_resources.set(vec![pr::PodResources {
+        name: "infer-0".into(),
+        namespace: "ml".into(),
+        containers: vec![pr::ContainerResources {
+            name: "main".into(),
+            devices: vec![pr::ContainerDevices {
+                resource_name: "huawei.com/npu-core".into(),
+                device_ids: vec!["npu-core-8".into(), "npu-core-9".into()],
+                topology: None,
+            }],
+            ..Default::default()
+        }],
+    }]);
+    assert!(cluster.node.terminate().success());
+    let state = cluster.node.args_value("--state-dir=").unwrap();
+    std::fs::remove_file(std::path::Path::new(&state).join("volcano-map.json")).unwrap();
+    cluster.node.spawn();
+    cluster.node.watch().await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        created_vnpus().len(),
+        1,
+        "an unknown vNPU of a listed pod stays"
+    );
+
+    // The pod ends (kubelet stops listing it): the map is complete again and
+    // the vNPU no running pod uses goes.
     cluster.pod_resources.set(Vec::new());
     let deadline = Instant::now() + Duration::from_secs(40);
     while !created_vnpus().is_empty() {

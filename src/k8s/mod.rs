@@ -112,4 +112,8 @@ pub struct DynamicVnpu {
     pub dcmi: Dcmi,
     pub inventory: Arc<Inventory>,
     pub timeout: std::time::Duration,
+    /// Held from creating a vNPU until it is in the kubelet-ID map, and
+    /// while unused vNPUs are looked for, so a fresh one is never taken
+    /// for unused.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
 }

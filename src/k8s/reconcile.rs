@@ -16,7 +16,7 @@ use super::podresources::{PodDevices, Usage};
 use super::volcano::PodRef;
 use super::writeback::{Job, needs_repair, recover_pairs};
 use super::{DynamicVnpu, VolcanoBinding, unix_seconds};
-use crate::device::naming::Resource;
+use crate::device::naming::{NPU_CORE, Resource};
 
 /// Entries younger than [`Reconciler::grace`] survive a listing that lacks
 /// them (kubelet lists an allocation only once the pod is admitted); never
@@ -86,6 +86,7 @@ impl Reconciler {
         }
         if let Some(dynamic) = &binding.dynamic {
             destroy_vnpus(dynamic, &removed).await;
+            destroy_unused_vnpus(dynamic, usage, &binding.store.current()).await;
         }
         // IDs the map lacks (or just lost as stale): from the pods.
         for devices in &ours {
@@ -193,6 +194,68 @@ fn gone(before: &Assignments, after: &Assignments) -> Vec<Assignment> {
         }
     }
     out
+}
+
+/// Destroys vNPUs no running pod uses: those on this node's chips that the
+/// map does not name. Only when kubelet's listing is fully explained by the
+/// map (every listed device of ours is an `npu-core` ID with an entry):
+/// after a restart that lost the map, a vNPU the map does not know may be
+/// in use, and it is left alone.
+async fn destroy_unused_vnpus(dynamic: &DynamicVnpu, usage: &Usage, map: &Assignments) {
+    let explained = usage.pods.iter().all(|pod| {
+        pod.resource_type == NPU_CORE
+            && pod
+                .ids
+                .iter()
+                .all(|id| map.real_phy(NPU_CORE, id).is_some())
+    });
+    if !explained {
+        return;
+    }
+    let known: std::collections::BTreeSet<u32> = map
+        .resources
+        .values()
+        .flat_map(|entries| entries.values())
+        .filter_map(|entry| entry.vdev_id)
+        .collect();
+    let _creating = dynamic.lock.lock().await;
+    for chip in &dynamic.inventory.chips {
+        let (card, device) = (
+            chip.card_id,
+            u32::try_from(chip.device_index).unwrap_or_default(),
+        );
+        let listed: Result<Option<crate::dcmi::TotalResource>, crate::dcmi::DcmiError> = dynamic
+            .dcmi
+            .call("total_resource", dynamic.timeout, move |api| {
+                api.total_resource(card, device)
+            })
+            .await;
+        let vdev_ids = match listed {
+            Ok(total) => total.map(|t| t.vdev_ids).unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(phy = chip.phy_id, %error, "cannot list the chip's vNPUs");
+                continue;
+            }
+        };
+        for vdev in vdev_ids.into_iter().filter(|v| !known.contains(v)) {
+            let result: Result<(), crate::dcmi::DcmiError> = dynamic
+                .dcmi
+                .call("destroy_vnpu", dynamic.timeout, move |api| {
+                    api.destroy_vnpu(card, device, vdev)
+                })
+                .await;
+            match result {
+                Ok(()) => tracing::info!(
+                    phy = chip.phy_id,
+                    vdev,
+                    "vNPU no running pod uses destroyed"
+                ),
+                Err(error) => {
+                    tracing::warn!(phy = chip.phy_id, vdev, %error, "cannot destroy an unused vNPU")
+                }
+            }
+        }
+    }
 }
 
 /// Destroys the vNPUs of ended pods (each once, however many IDs it had).

@@ -198,6 +198,16 @@ impl PluginService {
         allocate::validate_volcano(resource, &requests)?;
         let mut container_responses = Vec::with_capacity(requests.len());
         for ids in &requests {
+            // Dynamic vNPUs: no unused-vNPU sweep between creating one and
+            // recording it.
+            let _creating = match binding
+                .dynamic
+                .as_ref()
+                .filter(|_| resource.type_name == NPU_CORE)
+            {
+                Some(dynamic) => Some(Arc::clone(&dynamic.lock).lock_owned().await),
+                None => None,
+            };
             let snapshot = context.snapshots.borrow().clone();
             let (backings, pod, vdev) = if resource.type_name == NPU_CORE {
                 self.claim_npu_core(binding, ids.len(), &snapshot).await?
