@@ -238,22 +238,7 @@ async fn destroy_unused_vnpus(dynamic: &DynamicVnpu, usage: &Usage, map: &Assign
             }
         };
         for vdev in vdev_ids.into_iter().filter(|v| !known.contains(v)) {
-            let result: Result<(), crate::dcmi::DcmiError> = dynamic
-                .dcmi
-                .call("destroy_vnpu", dynamic.timeout, move |api| {
-                    api.destroy_vnpu(card, device, vdev)
-                })
-                .await;
-            match result {
-                Ok(()) => tracing::info!(
-                    phy = chip.phy_id,
-                    vdev,
-                    "vNPU no running pod uses destroyed"
-                ),
-                Err(error) => {
-                    tracing::warn!(phy = chip.phy_id, vdev, %error, "cannot destroy an unused vNPU")
-                }
-            }
+            destroy_vnpu(dynamic, chip.phy_id, vdev, "no running pod uses it").await;
         }
     }
 }
@@ -267,24 +252,27 @@ async fn destroy_vnpus(dynamic: &DynamicVnpu, removed: &[Assignment]) {
         }
     }
     for ((phy, vdev), pod) in vnpus {
-        let Some(chip) = dynamic.inventory.chip_by_phy(phy) else {
-            continue;
-        };
-        let (card, device) = (
-            chip.card_id,
-            u32::try_from(chip.device_index).unwrap_or_default(),
-        );
-        let result: Result<(), crate::dcmi::DcmiError> = dynamic
-            .dcmi
-            .call("destroy_vnpu", dynamic.timeout, move |api| {
-                api.destroy_vnpu(card, device, vdev)
-            })
-            .await;
-        match result {
-            Ok(()) => tracing::info!(phy, vdev, pod = %pod, "vNPU of an ended pod destroyed"),
-            Err(error) => {
-                tracing::warn!(phy, vdev, %error, "cannot destroy the vNPU of an ended pod")
-            }
-        }
+        destroy_vnpu(dynamic, phy, vdev, &format!("its pod {pod} ended")).await;
+    }
+}
+
+/// Destroys vNPU `vdev` on chip `phy` through DCMI; `why` goes in the log.
+async fn destroy_vnpu(dynamic: &DynamicVnpu, phy: u32, vdev: u32, why: &str) {
+    let Some(chip) = dynamic.inventory.chip_by_phy(phy) else {
+        return;
+    };
+    let (card, device) = (
+        chip.card_id,
+        u32::try_from(chip.device_index).unwrap_or_default(),
+    );
+    let result: Result<(), crate::dcmi::DcmiError> = dynamic
+        .dcmi
+        .call("destroy_vnpu", dynamic.timeout, move |api| {
+            api.destroy_vnpu(card, device, vdev)
+        })
+        .await;
+    match result {
+        Ok(()) => tracing::info!(phy, vdev, why, "vNPU destroyed"),
+        Err(error) => tracing::warn!(phy, vdev, why, %error, "cannot destroy a vNPU"),
     }
 }
