@@ -6,7 +6,7 @@
 //! directory) after every change; after a restart without the file it is
 //! rebuilt from the pod-resources API and the pods' `AscendReal`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -114,14 +114,6 @@ impl Assignments {
         self.resources.retain(|_, entries| !entries.is_empty());
         *self != before
     }
-
-    /// Real chips in use, per resource type.
-    pub fn used_phys(&self, resource_type: &str) -> BTreeSet<u32> {
-        self.resources
-            .get(resource_type)
-            .map(|e| e.values().map(|a| a.real_phy).collect())
-            .unwrap_or_default()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,10 +160,6 @@ impl AssignmentStore {
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<Assignments>> {
         self.tx.subscribe()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.file
     }
 
     /// Applies `change`; when it changed anything, publishes and persists.

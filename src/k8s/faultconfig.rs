@@ -67,6 +67,13 @@ impl FaultTables {
         self.effective()
     }
 
+    fn has_configmap(&self) -> bool {
+        self.configmap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     fn set_configmap(&self, table: Option<Arc<FaultTable>>) -> Arc<FaultTable> {
         *self.configmap.lock().unwrap_or_else(|p| p.into_inner()) = table;
         self.effective()
@@ -77,8 +84,6 @@ impl FaultTables {
 #[derive(Debug)]
 pub struct FaultConfigState {
     tables: Arc<FaultTables>,
-    /// The ConfigMap's table is in force.
-    using_configmap: bool,
     seen_in_listing: bool,
 }
 
@@ -86,7 +91,6 @@ impl FaultConfigState {
     pub fn new(tables: Arc<FaultTables>) -> Self {
         Self {
             tables,
-            using_configmap: false,
             seen_in_listing: false,
         }
     }
@@ -118,7 +122,6 @@ impl FaultConfigState {
                     configmap = NAME,
                     "fault-code table from the ConfigMap in force"
                 );
-                self.using_configmap = true;
                 Some(self.tables.set_configmap(Some(Arc::new(table))))
             }
             Err(error) => {
@@ -129,7 +132,7 @@ impl FaultConfigState {
     }
 
     fn revert(&mut self) -> Option<Arc<FaultTable>> {
-        if !std::mem::take(&mut self.using_configmap) {
+        if !self.tables.has_configmap() {
             return None;
         }
         tracing::info!(

@@ -11,6 +11,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::watch;
+
+use crate::cluster::volcano::pod_key;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -46,15 +48,6 @@ impl Default for PodCache {
     }
 }
 
-fn key(pod: &Pod) -> String {
-    let meta = &pod.metadata;
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
-}
-
 impl PodCache {
     pub fn new() -> Self {
         Self {
@@ -85,7 +78,7 @@ impl PodCache {
                 Event::InitApply(pod) => {
                     let pod = Arc::new(pod);
                     if let Some(relist) = state.relisting.as_mut() {
-                        relist.insert(key(&pod), pod);
+                        relist.insert(pod_key(&pod), pod);
                     }
                 }
                 Event::InitDone => {
@@ -95,10 +88,10 @@ impl PodCache {
                     state.synced = true;
                 }
                 Event::Apply(pod) => {
-                    state.pods.insert(key(&pod), Arc::new(pod));
+                    state.pods.insert(pod_key(&pod), Arc::new(pod));
                 }
                 Event::Delete(pod) => {
-                    state.pods.remove(&key(&pod));
+                    state.pods.remove(&pod_key(&pod));
                 }
             }
         }

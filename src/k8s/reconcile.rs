@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::assignments::{Assignment, Assignments};
 use super::podresources::{PodDevices, Usage};
 use super::volcano::PodRef;
-use super::writeback::{Job, needs_repair, recover_pairs};
+use super::writeback::{Job, recover_pairs};
 use super::{DynamicVnpu, VolcanoBinding, unix_seconds};
+use crate::cluster::annotations::needs_write_back;
 use crate::device::naming::{NPU_CORE, Resource};
 
 /// Entries younger than [`Reconciler::grace`] survive a listing that lacks
@@ -154,7 +155,7 @@ impl Reconciler {
         else {
             return;
         };
-        if !needs_repair(&pod, virtual_) {
+        if !needs_write_back(&pod, virtual_) {
             return;
         }
         let map = self.binding.store.current();

@@ -98,10 +98,6 @@ impl VolcanoMatcher {
         }
     }
 
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
     pub fn cache(&self) -> &PodCache {
         &self.cache
     }

@@ -145,12 +145,6 @@ fn is_final(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if [404, 409, 422].contains(&status.code))
 }
 
-/// A pod that kubelet lists with our devices and that lacks its write-back
-/// (`AscendReal` for chips, `kltDev` for virtual resources).
-pub fn needs_repair(pod: &Pod, virtual_: bool) -> bool {
-    crate::cluster::annotations::needs_write_back(pod, virtual_)
-}
-
 /// The kubelet-ID -> real-chip pairs a pod's annotations prove, for IDs
 /// kubelet lists for it: `AscendReal` gives the chips in the order of
 /// `kltDev` (the IDs as Allocate saw them). Without `kltDev`, or when it

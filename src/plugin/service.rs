@@ -196,6 +196,12 @@ impl PluginService {
             .collect();
         // The IDs must be ours even though Volcano's chips are used.
         allocate::validate_volcano(resource, &requests)?;
+        // The chips Volcano may name: this resource's.
+        let available: BTreeSet<u32> = resource
+            .devices
+            .iter()
+            .map(|d| d.backing.phy_id())
+            .collect();
         let mut container_responses = Vec::with_capacity(requests.len());
         for ids in &requests {
             // Dynamic vNPUs: no unused-vNPU sweep between creating one and
@@ -212,11 +218,6 @@ impl PluginService {
             let (backings, pod, vdev) = if resource.type_name == NPU_CORE {
                 self.claim_npu_core(binding, ids.len(), &snapshot).await?
             } else {
-                let available: BTreeSet<u32> = resource
-                    .devices
-                    .iter()
-                    .map(|d| d.backing.phy_id())
-                    .collect();
                 let Claim { pod, value: phys } = binding
                     .matcher
                     .claim_chips(&resource.type_name, ids.len(), &available, |phy| {

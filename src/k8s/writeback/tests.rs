@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 
 use super::*;
+use crate::cluster::annotations::needs_write_back;
 use crate::device::model::fixtures::{chip, inventory};
 use crate::k8s::mock::{self, volcano_pod};
 
@@ -173,10 +174,13 @@ fn the_map_is_not_rebuilt_from_missing_or_inconsistent_annotations() {
         let error = recover_pairs(&devices, &pod).unwrap_err();
         assert!(error.contains(expected), "{error}");
     }
-    assert!(needs_repair(&annotated(None, None), false));
-    assert!(!needs_repair(&annotated(Some("Ascend910-4"), None), false));
+    assert!(needs_write_back(&annotated(None, None), false));
+    assert!(!needs_write_back(
+        &annotated(Some("Ascend910-4"), None),
+        false
+    ));
     assert!(
-        needs_repair(&annotated(Some("Ascend910-4"), None), true),
+        needs_write_back(&annotated(Some("Ascend910-4"), None), true),
         "virtual: kltDev"
     );
 }
