@@ -231,7 +231,7 @@ impl Supervisor {
             let mut failure = None;
             if inode.is_some() {
                 for context in &self.contexts {
-                    if let Err(error) = self.register_guarded(context, inode).await? {
+                    if let Err(error) = self.register_guarded(context, inode, changed).await? {
                         failure = Some(error);
                         break;
                     }
@@ -299,7 +299,7 @@ impl Supervisor {
                     if let Some(reason) = self.check_state(inode) {
                         return reason;
                     }
-                    if let Some(reason) = self.stream_ended(&end).await {
+                    if let Some(reason) = self.stream_ended(&end, &mut events.changed).await {
                         return reason;
                     }
                 }
@@ -314,7 +314,11 @@ impl Supervisor {
     /// kubelet dropped a stream we did not cause: register that resource
     /// again (kubelet then opens a new stream). Streams closed because we
     /// re-registered carry an older epoch and are ignored.
-    async fn stream_ended(&self, end: &StreamEnded) -> Option<Restart> {
+    async fn stream_ended(
+        &self,
+        end: &StreamEnded,
+        changed: &mut mpsc::Receiver<()>,
+    ) -> Option<Restart> {
         let context = self
             .contexts
             .iter()
@@ -324,7 +328,7 @@ impl Supervisor {
         }
         tracing::info!(resource = %end.resource, "ListAndWatch stream ended; registering again");
         let kubelet_now = socket_inode(&self.dir.join(KUBELET_SOCKET));
-        match self.register_guarded(context, kubelet_now).await {
+        match self.register_guarded(context, kubelet_now, changed).await {
             Err(restart) => Some(restart),
             Ok(Ok(())) => None,
             Ok(Err(error)) => {
@@ -337,20 +341,21 @@ impl Supervisor {
     /// Registers `context` while watching the directory: kubelet dials our
     /// socket back inside Register, so if a restarting kubelet sweeps it (or
     /// replaces kubelet.sock) meanwhile, the call would only end at its
-    /// timeout. Seeing that, give up at once and re-serve instead.
+    /// timeout. The directory watcher's wake-up (`changed`) says so at
+    /// once: give up and re-serve instead.
     async fn register_guarded(
         &self,
         context: &ServiceContext,
         kubelet_inode: Option<SocketId>,
+        changed: &mut mpsc::Receiver<()>,
     ) -> Result<Result<(), ServeError>, Restart> {
         let kubelet = self.dir.join(KUBELET_SOCKET);
         let call = register(&kubelet, context);
         tokio::pin!(call);
-        let mut poll = tokio::time::interval(Duration::from_millis(20));
         loop {
             tokio::select! {
                 result = &mut call => return Ok(result),
-                _ = poll.tick() => {
+                Some(()) = changed.recv() => {
                     if let Some(name) = self.missing_socket() {
                         return Err(Restart::SocketGone(name));
                     }
