@@ -20,10 +20,11 @@ use crate::device::monitor::{HealthMonitor, MonitorCommand};
 use crate::device::naming::{NamingOptions, name_devices};
 use crate::device::topology::Board;
 use crate::k8s::assignments::AssignmentStore;
-use crate::k8s::deviceinfo::DeviceInfoWriter;
+use crate::k8s::deviceinfo::{DeviceInfoWriter, config_map_name};
 use crate::k8s::events::EventReporter;
 use crate::k8s::faultconfig::FaultTables;
 use crate::k8s::node::NodeAgent;
+use crate::k8s::object::watch_named;
 use crate::k8s::podresources::{Usage, UsagePoller};
 use crate::k8s::pods::PodCache;
 use crate::k8s::reconcile::Reconciler;
@@ -36,6 +37,7 @@ use crate::plugin::lifecycle::{PluginStatus, Supervisor};
 use crate::plugin::service::ServiceContext;
 use crate::telemetry::http::{HealthState, Heartbeat};
 use crate::telemetry::metrics::Metrics;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
 
 /// Largest fault-code file accepted (the real table is ~10 KB).
 pub const MAX_FAULT_TABLE: usize = 1 << 20;
@@ -391,6 +393,20 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         stop,
     } = start;
     let poke = Arc::new(Notify::new());
+    // The two objects the plugin reads back, each from one watch.
+    let node_watch = watch_named(
+        kube::Api::<Node>::all(client.clone()),
+        &node,
+        format!("node {node}"),
+        stop.clone(),
+    );
+    let configmap = config_map_name(&node);
+    let deviceinfo_watch = watch_named(
+        kube::Api::<ConfigMap>::namespaced(client.clone(), crate::k8s::deviceinfo::NAMESPACE),
+        &configmap,
+        format!("ConfigMap kube-system/{configmap}"),
+        stop.clone(),
+    );
     let (usage_tx, usage) = watch::channel(Arc::new(Usage::default()));
     let poller = UsagePoller {
         socket: config.paths.pod_resources_socket(),
@@ -410,15 +426,8 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
             node.clone(),
             stop.clone(),
         ));
-        let node_object = tokio::time::timeout(
-            Duration::from_secs(10),
-            kube::Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()).get_opt(&node),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
-        let node_ip = crate::k8s::node::node_ip(config.kube.host_ip.as_deref(), node_object.as_ref())
+        let node_object = wait_synced(node_watch.clone(), Duration::from_secs(10)).await;
+        let node_ip = crate::k8s::node::node_ip(config.kube.host_ip.as_deref(), node_object.as_deref())
             .unwrap_or_else(|| {
                 tracing::warn!("node IP unknown (no HOST_IP, node not readable); the 910 configuration annotation carries an empty host_ip");
                 String::new()
@@ -461,14 +470,14 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
     };
     let assignments = match &binding {
         Some(binding) => binding.store.subscribe(),
-        None => watch::channel(Arc::default()).1,
+        None => crate::changes::constant(Arc::default()),
     };
     let writer = DeviceInfoWriter {
         client: client.clone(),
         node: node.clone(),
         inventory: Arc::clone(&inventory),
         resources,
-        period: config.list_watch_period,
+        observed: deviceinfo_watch,
         snapshots: snapshots.clone(),
         usage,
         assignments,
@@ -487,7 +496,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         node: node.clone(),
         inventory: Arc::clone(&inventory),
         auto_stowing: config.auto_stowing,
-        period: config.list_watch_period,
+        observed: node_watch,
         snapshots: snapshots.clone(),
         commands,
         metrics: metrics.clone(),
@@ -504,6 +513,21 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
     binding
 }
 
+/// The watched object once the watch has listed it (`None`: it does not
+/// exist, or the listing took longer than `limit`).
+async fn wait_synced<K>(
+    mut observed: watch::Receiver<crate::k8s::object::Observed<K>>,
+    limit: Duration,
+) -> Option<Arc<K>> {
+    let listed = tokio::time::timeout(limit, async {
+        while !observed.borrow_and_update().synced {
+            crate::changes::changed(&mut observed).await;
+        }
+    });
+    listed.await.ok()?;
+    observed.borrow().object.clone()
+}
+
 /// Keeps the chip and device gauges in step with every published snapshot.
 async fn observe_snapshots(
     mut snapshots: watch::Receiver<Arc<crate::device::health::Snapshot>>,
@@ -516,7 +540,7 @@ async fn observe_snapshots(
         metrics.observe_snapshot(&snapshot, &resources);
         tokio::select! {
             () = stop.cancelled() => return,
-            changed = snapshots.changed() => if changed.is_err() { return },
+            () = crate::changes::changed(&mut snapshots) => {}
         }
     }
 }

@@ -5,6 +5,7 @@
 //! reporter. `main.rs` only wires these together.
 
 pub mod app;
+pub mod changes;
 pub mod cluster;
 pub mod config;
 pub mod dcmi;

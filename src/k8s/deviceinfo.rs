@@ -1,9 +1,9 @@
 //! The device-info ConfigMap Volcano reads (compat §5):
 //! `kube-system/mindx-dl-deviceinfo-<node>`, label `mx-consumer-cim: "true"`.
-//! Re-read every listWatchPeriod (an operator's `ManuallySeparateNPU` is
-//! honoured from the next read), written when the content changes
-//! (timestamps ignored), at least every 5 minutes, at most once a second;
-//! created when missing. Keys of others are kept as found.
+//! Read from a watch (an operator's `ManuallySeparateNPU` is honoured as
+//! soon as the edit arrives), written when the content changes (timestamps
+//! ignored), at least every 5 minutes, at most once a second; created when
+//! missing. Keys of others are kept as found. It never polls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::assignments::Assignments;
+use super::object::Observed;
 use super::podresources::Usage;
 use super::unix_seconds;
 use crate::cluster::deviceinfo::{
@@ -161,123 +162,141 @@ pub fn needs_write(current: Option<&ConfigMap>, device_info: &str) -> bool {
     !(labelled && same && keys)
 }
 
-/// The writer's inputs.
+/// The writer's inputs. Everything it reads arrives on a channel: the
+/// ConfigMap itself from a watch ([`super::object::watch_named`]), health,
+/// kubelet's usage and the kubelet-ID map from their producers. It wakes
+/// only when one of them changes or the heartbeat is due, so an idle node
+/// sends the API server nothing but the heartbeat.
 pub struct DeviceInfoWriter {
     pub client: Client,
     pub node: String,
     pub inventory: Arc<Inventory>,
     pub resources: Vec<Resource>,
-    pub period: Duration,
+    pub observed: watch::Receiver<Observed<ConfigMap>>,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub usage: watch::Receiver<Arc<Usage>>,
+    /// Volcano mode's kubelet-ID map; [`crate::changes::constant`] otherwise.
     pub assignments: watch::Receiver<Arc<Assignments>>,
     pub commands: mpsc::Sender<MonitorCommand>,
     pub metrics: Metrics,
 }
 
+/// What the writer remembers between passes.
+#[derive(Debug, Default)]
+pub struct WriterState {
+    /// The chips of `ManuallySeparateNPU` last sent to the monitor.
+    separated: Option<BTreeSet<u32>>,
+    /// The last successful write (the heartbeat counts from it).
+    last_write: Option<Instant>,
+    /// The last attempt, successful or not (writes keep [`MIN_INTERVAL`]).
+    last_attempt: Option<Instant>,
+    /// What the last write returned: newer than the watch's copy until the
+    /// watch moves on (it then carries this write or something later).
+    written: Option<ConfigMap>,
+}
+
+/// Retries after a failed pass start here and double up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(32);
+
 impl DeviceInfoWriter {
     pub async fn run(mut self, stop: CancellationToken) {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), NAMESPACE);
         let name = config_map_name(&self.node);
-        let mut separated: Option<BTreeSet<u32>> = None;
-        let mut last_write: Option<Instant> = None;
-        let mut failing = false;
+        let mut state = WriterState::default();
+        let mut retry: Option<Duration> = None;
         loop {
-            // Everything up to now is what this pass sees: a failed pass
-            // must not leave the changes pending, or the select below would
-            // wake at once and spin.
+            self.metrics.reporter_wake("deviceinfo");
+            // Everything up to now is what this pass sees.
+            if self.observed.has_changed().unwrap_or(false) {
+                state.written = None;
+            }
+            let observed = self.observed.borrow_and_update().clone();
             self.snapshots.borrow_and_update();
             self.usage.borrow_and_update();
             self.assignments.borrow_and_update();
-            match self
-                .sync(&api, &name, &mut separated, &mut last_write)
-                .await
-            {
-                Ok(()) => {
-                    if std::mem::take(&mut failing) {
-                        tracing::info!(configmap = %name, "device-info ConfigMap in sync again");
+            if observed.synced {
+                match self
+                    .sync(&api, &name, observed.object.as_deref(), &mut state)
+                    .await
+                {
+                    Ok(()) => {
+                        if retry.take().is_some() {
+                            tracing::info!(configmap = %name, "device-info ConfigMap in sync again");
+                        }
                     }
-                }
-                Err(error) => {
-                    if !failing {
-                        tracing::warn!(configmap = %name, %error, "cannot sync the device-info ConfigMap; retrying");
+                    Err(error) => {
+                        if retry.is_none() {
+                            tracing::warn!(configmap = %name, %error, "cannot sync the device-info ConfigMap; retrying");
+                        }
+                        retry = Some(retry.map_or(RETRY_MIN, |r| (r * 2).min(RETRY_MAX)));
                     }
-                    failing = true;
                 }
             }
-            let retry = if failing {
-                Duration::from_secs(2)
-            } else {
-                self.period
-            };
-            if failing {
-                // The API server is away: retry on a timer only.
+            if let Some(wait) = retry {
+                // The API server is away or raced us: retry on a timer only.
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(retry) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
                 continue;
             }
-            let heartbeat = last_write.map_or_else(|| Instant::now() + retry, |t| t + HEARTBEAT);
+            let heartbeat = state.last_write.map(|t| t + HEARTBEAT);
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = self.snapshots.changed() => {}
-                _ = self.usage.changed() => {}
-                _ = self.assignments.changed() => {}
-                () = tokio::time::sleep(retry) => {}
-                () = tokio::time::sleep_until(heartbeat) => {}
+                () = crate::changes::changed(&mut self.observed) => {}
+                () = crate::changes::changed(&mut self.snapshots) => {}
+                () = crate::changes::changed(&mut self.usage) => {}
+                () = crate::changes::changed(&mut self.assignments) => {}
+                () = sleep_until_some(heartbeat) => {}
             }
             // Coalesce bursts and keep to at most one write a second.
-            if let Some(at) = last_write {
+            if let Some(at) = state.last_attempt {
                 tokio::time::sleep_until(at + MIN_INTERVAL).await;
             }
         }
     }
 
-    async fn sync(
+    /// One pass: honour `ManuallySeparateNPU`, then write if the content
+    /// changed or the heartbeat is due. `observed` is the watch's copy of
+    /// the ConfigMap (`None`: it does not exist).
+    pub async fn sync(
         &mut self,
         api: &Api<ConfigMap>,
         name: &str,
-        separated: &mut Option<BTreeSet<u32>>,
-        last_write: &mut Option<Instant>,
+        observed: Option<&ConfigMap>,
+        state: &mut WriterState,
     ) -> Result<(), String> {
-        let timeout = Duration::from_secs(10);
-        let current = tokio::time::timeout(timeout, api.get_opt(name))
-            .await
-            .map_err(|_| format!("GET {name}: no answer within {timeout:?}"))?
-            .map_err(|e| format!("GET {name}: {e}"))?;
+        let current = state.written.as_ref().or(observed);
         let names = current
-            .as_ref()
             .and_then(|cm| cm.data.as_ref()?.get(MANUALLY_SEPARATE_KEY))
             .map(|v| parse_manually_separate(v))
             .unwrap_or_default();
         let phys = separated_phys(&self.inventory, &names);
-        if separated.as_ref() != Some(&phys) {
+        if state.separated.as_ref() != Some(&phys) {
             tracing::info!(chips = %names.join(","), "ManuallySeparateNPU read from the device-info ConfigMap");
             let _ = self
                 .commands
                 .send(MonitorCommand::SetManuallySeparated(phys.clone()))
                 .await;
-            *separated = Some(phys);
+            state.separated = Some(phys);
         }
-        let snapshot = self.snapshots.borrow_and_update().clone();
-        let usage = self.usage.borrow_and_update().clone();
-        let assignments = self.assignments.borrow_and_update().clone();
+        let snapshot = self.snapshots.borrow().clone();
+        let usage = self.usage.borrow().clone();
+        let assignments = self.assignments.borrow().clone();
         let used = used_phys(&self.resources, &usage, &assignments);
         let report = node_report(&self.inventory, &snapshot, &used, &names, unix_seconds());
         let device_info = device_info_cfg(&report);
-        let due = last_write.is_none_or(|t| t.elapsed() >= HEARTBEAT);
-        if !needs_write(current.as_ref(), &device_info) && !due {
+        let due = state.last_write.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        if !needs_write(current, &device_info) && !due {
             return Ok(());
         }
-        let cm = desired(current.as_ref(), &self.node, device_info);
+        let cm = desired(current, &self.node, device_info);
+        let timeout = Duration::from_secs(10);
         let write = async {
-            match &current {
-                Some(_) => api
-                    .replace(name, &PostParams::default(), &cm)
-                    .await
-                    .map(drop),
-                None => api.create(&PostParams::default(), &cm).await.map(drop),
+            match current {
+                Some(_) => api.replace(name, &PostParams::default(), &cm).await,
+                None => api.create(&PostParams::default(), &cm).await,
             }
         };
         let result = tokio::time::timeout(timeout, write)
@@ -286,8 +305,29 @@ impl DeviceInfoWriter {
             .and_then(|r| r.map_err(|e| format!("write {name}: {e}")));
         self.metrics
             .api_write(ApiWriteKind::ConfigMap, result.is_ok());
-        *last_write = Some(Instant::now());
-        result
+        let now = Instant::now();
+        state.last_attempt = Some(now);
+        match result {
+            Ok(written) => {
+                state.last_write = Some(now);
+                state.written = Some(written);
+                Ok(())
+            }
+            Err(error) => {
+                // A conflict or a NotFound means the watch is behind: its
+                // next event brings the object to write on.
+                state.written = None;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no `at`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

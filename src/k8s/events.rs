@@ -191,7 +191,7 @@ impl EventReporter {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                changed = self.snapshots.changed() => if changed.is_err() { return },
+                () = crate::changes::changed(&mut self.snapshots) => {}
             }
             let after = self.snapshots.borrow_and_update().clone();
             for transition in transitions(&before, &after, &names) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use kube::{Api, Client};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -151,7 +151,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let api: Api<ConfigMap> = Api::namespaced(client, NAMESPACE);
-    let config = watcher::Config::default().fields(&format!("metadata.name={NAME}"));
+    let config = super::watch_config().fields(&format!("metadata.name={NAME}"));
     let what = format!("ConfigMap {NAMESPACE}/{NAME}");
     let events = super::watch_events(api, config, what, || {});
     tokio::pin!(events);

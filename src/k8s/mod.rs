@@ -8,6 +8,7 @@ pub mod deviceinfo;
 pub mod events;
 pub mod faultconfig;
 pub mod node;
+pub mod object;
 pub mod podresources;
 pub mod pods;
 pub mod reconcile;
@@ -27,6 +28,18 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::dcmi::Dcmi;
 use crate::device::model::Inventory;
+
+/// How long the API server keeps one watch request open before the
+/// watcher renews it. client-go renews every 5-10 minutes; each renewal is
+/// a request, and every node runs this plugin, so ours stays 30 minutes:
+/// two requests per watch per node-hour (docs/operations.md, "API request
+/// budget").
+pub const WATCH_TIMEOUT_SECONDS: u32 = 1800;
+
+/// The watcher settings every watch of the plugin uses.
+pub fn watch_config() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().timeout(WATCH_TIMEOUT_SECONDS)
+}
 
 /// The events of a watch of `api` with `config`, reconnecting with
 /// kube-runtime's default backoff. Failures go to `on_error` and only the

@@ -1,5 +1,6 @@
 //! This node's labels and annotations (compat §6), patched only where they
-//! differ, re-checked every 5 minutes (someone may remove them); and, with
+//! differ, re-checked whenever the watched node changes (someone may remove
+//! them); and, with
 //! `-autoStowing=false`, the operator's recover label: an operator names
 //! recovered chips in node label `huawei.com/<Type>-Recover` (chip names
 //! joined by `.`, label values allow no commas); the plugin returns those
@@ -16,14 +17,13 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::object::Observed;
 use crate::cluster::labels::{desired_annotations, desired_labels, node_patch_for};
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::monitor::MonitorCommand;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
-/// How often labels and annotations are re-checked.
-pub const RELABEL_EVERY: Duration = Duration::from_secs(300);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `huawei.com/Ascend910-Recover` for chips of `resource_type`.
@@ -82,84 +82,106 @@ pub fn node_ip(host_ip: Option<&str>, node: Option<&Node>) -> Option<String> {
         .map(|a| a.address.clone())
 }
 
+/// Keeps this node's labels and annotations and serves the recover label,
+/// reading the node from a watch ([`super::object::watch_named`]): it acts
+/// when the node changes and otherwise sends nothing.
 pub struct NodeAgent {
     pub client: Client,
     pub node: String,
     pub inventory: Arc<Inventory>,
     pub auto_stowing: bool,
-    pub period: Duration,
+    pub observed: watch::Receiver<Observed<Node>>,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub commands: mpsc::Sender<MonitorCommand>,
     pub metrics: Metrics,
 }
 
+/// Retries after a failed pass start here and double up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(32);
+/// At most one patch a second, however often the node changes.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 impl NodeAgent {
-    pub async fn run(self, stop: CancellationToken) {
+    pub async fn run(mut self, stop: CancellationToken) {
         let api: Api<Node> = Api::all(self.client.clone());
-        let mut next_relabel = tokio::time::Instant::now();
-        let mut failing = false;
+        let mut retry: Option<Duration> = None;
+        let mut missing_said = false;
         loop {
-            let now = tokio::time::Instant::now();
-            let relabel = now >= next_relabel;
-            if relabel || !self.auto_stowing {
-                match self.pass(&api, relabel).await {
-                    Ok(()) => {
-                        failing = false;
-                        if relabel {
-                            next_relabel = now + RELABEL_EVERY;
-                        }
+            self.metrics.reporter_wake("node");
+            let observed = self.observed.borrow_and_update().clone();
+            let mut patched = false;
+            match (observed.synced, observed.object) {
+                (false, _) => {}
+                (true, None) => {
+                    if !std::mem::replace(&mut missing_said, true) {
+                        tracing::warn!(node = %self.node, "node object not found; labels wait for it");
                     }
-                    Err(error) => {
-                        if !failing {
-                            tracing::warn!(node = %self.node, %error, "cannot update node labels; retrying");
+                }
+                (true, Some(node)) => {
+                    missing_said = false;
+                    match self.pass(&api, &node).await {
+                        Ok(wrote) => {
+                            patched = wrote;
+                            if retry.take().is_some() {
+                                tracing::info!(node = %self.node, "node labels in sync again");
+                            }
                         }
-                        failing = true;
+                        Err(error) => {
+                            if retry.is_none() {
+                                tracing::warn!(node = %self.node, %error, "cannot update node labels; retrying");
+                            }
+                            retry = Some(retry.map_or(RETRY_MIN, |r| (r * 2).min(RETRY_MAX)));
+                        }
                     }
                 }
             }
-            let wait = if failing {
-                Duration::from_secs(5)
-            } else {
-                self.period
-            };
+            if let Some(wait) = retry {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            if patched {
+                tokio::time::sleep(MIN_INTERVAL).await;
+            }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
+                () = crate::changes::changed(&mut self.observed) => {}
             }
         }
     }
 
-    async fn pass(&self, api: &Api<Node>, relabel: bool) -> Result<(), String> {
-        let node = tokio::time::timeout(TIMEOUT, api.get(&self.node))
-            .await
-            .map_err(|_| format!("GET node {}: no answer within {TIMEOUT:?}", self.node))?
-            .map_err(|e| format!("GET node {}: {e}", self.node))?;
-        if relabel {
-            let existing = node.metadata.labels.clone().unwrap_or_default();
-            let labels = desired_labels(&self.inventory, &existing);
-            for issue in &labels.issues {
-                tracing::warn!(%issue, "node label");
-            }
-            let annotations = desired_annotations(&self.inventory, |chip| chip.super_device_id);
-            if let Some(patch) = node_patch_for(&node, &labels.labels, &annotations) {
-                self.patch(api, &patch).await?;
-                tracing::info!(node = %self.node, "node labels and annotations updated");
-            }
+    /// One pass over the node as the watch shows it; whether it patched.
+    pub async fn pass(&self, api: &Api<Node>, node: &Node) -> Result<bool, String> {
+        let existing = node.metadata.labels.clone().unwrap_or_default();
+        let labels = desired_labels(&self.inventory, &existing);
+        for issue in &labels.issues {
+            tracing::warn!(%issue, "node label");
+        }
+        let annotations = desired_annotations(&self.inventory, |chip| chip.super_device_id);
+        let mut patched = false;
+        if let Some(patch) = node_patch_for(node, &labels.labels, &annotations) {
+            self.patch(api, &patch).await?;
+            tracing::info!(node = %self.node, "node labels and annotations updated");
+            patched = true;
         }
         if !self.auto_stowing {
-            self.recover(api, &node).await?;
+            patched |= self.recover(api, node).await?;
         }
-        Ok(())
+        Ok(patched)
     }
 
-    async fn recover(&self, api: &Api<Node>, node: &Node) -> Result<(), String> {
+    /// Serves the recover label if it is set; whether it patched.
+    async fn recover(&self, api: &Api<Node>, node: &Node) -> Result<bool, String> {
         let Some(resource_type) = self.inventory.family().map(|f| f.resource_type()) else {
-            return Ok(());
+            return Ok(false);
         };
         let label = recover_label(resource_type);
         let empty = BTreeMap::new();
         let Some(value) = node.metadata.labels.as_ref().unwrap_or(&empty).get(&label) else {
-            return Ok(());
+            return Ok(false);
         };
         let snapshot = self.snapshots.borrow().clone();
         let (release, ignored) = recover_request(value, &self.inventory, &snapshot);
@@ -170,7 +192,8 @@ impl NodeAgent {
             tracing::info!(phy, "operator released a recovered chip");
             let _ = self.commands.send(MonitorCommand::Release(phy)).await;
         }
-        self.patch(api, &remove_label_patch(&label)).await
+        self.patch(api, &remove_label_patch(&label)).await?;
+        Ok(true)
     }
 
     async fn patch(&self, api: &Api<Node>, patch: &Value) -> Result<(), String> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
 use crate::cluster::volcano::pod_key;
@@ -142,10 +142,11 @@ impl PodCache {
             if answer.is_ok() || Instant::now() >= deadline {
                 return answer;
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                // Deadline or the cache is gone: one last look.
-                Ok(Err(_)) | Err(_) => return find(&self.view()),
+            let waited =
+                tokio::time::timeout_at(deadline, crate::changes::changed(&mut changes)).await;
+            if waited.is_err() {
+                // Deadline: one last look.
+                return find(&self.view());
             }
         }
     }
@@ -159,7 +160,7 @@ pub fn node_selector(node: &str) -> String {
 /// Feeds the cache from a watch on `api` until `stop`; while the watch is
 /// down the cache keeps its contents and says it is disconnected.
 pub async fn run(cache: PodCache, api: Api<Pod>, node: String, stop: CancellationToken) {
-    let config = watcher::Config::default().fields(&node_selector(&node));
+    let config = super::watch_config().fields(&node_selector(&node));
     let on_error = {
         let cache = cache.clone();
         move || cache.disconnected()

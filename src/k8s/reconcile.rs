@@ -52,7 +52,7 @@ impl Reconciler {
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = self.usage.changed() => {}
+                () = crate::changes::changed(&mut self.usage) => {}
                 () = tokio::time::sleep(self.period) => {}
             }
         }

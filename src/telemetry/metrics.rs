@@ -16,7 +16,7 @@ use crate::device::health::Snapshot;
 use crate::device::naming::Resource;
 use families::{
     AllocateLabels, ApiWriteLabels, ChipLabels, DeviceLabels, Families, FaultCodeLabels,
-    FunctionLabels, ResourceLabels,
+    FunctionLabels, ReporterLabels, ResourceLabels,
 };
 
 #[cfg(test)]
@@ -271,6 +271,19 @@ impl Metrics {
             outcome: if ok { "ok" } else { "error" },
         };
         self.families().api_writes.get_or_create(&labels).inc();
+    }
+
+    /// Records one wake of a cluster reporter (`deviceinfo`, `node`): a
+    /// pass comparing what it keeps in the cluster with the node.
+    pub fn reporter_wake(&self, reporter: &'static str) {
+        let labels = ReporterLabels { reporter };
+        self.families().reporter_wakes.get_or_create(&labels).inc();
+    }
+
+    /// How many times `reporter` woke so far.
+    pub fn reporter_wakes(&self, reporter: &'static str) -> u64 {
+        let labels = ReporterLabels { reporter };
+        self.families().reporter_wakes.get_or_create(&labels).get()
     }
 
     /// Records how long matching an Allocate request to a Volcano pod took.

@@ -107,8 +107,12 @@ func (c *cluster) outsideTheRole(t *testing.T) {
 			_, err := c.sa.CoreV1().ConfigMaps("default").Update(c.ctx, probe, metav1.UpdateOptions{})
 			return err
 		}},
-		{"list every ConfigMap in kube-system (only mindx-dl-fault-config may be listed)", func() error {
-			_, err := c.sa.CoreV1().ConfigMaps("kube-system").List(c.ctx, metav1.ListOptions{})
+		{"list ConfigMaps outside kube-system", func() error {
+			_, err := c.sa.CoreV1().ConfigMaps("default").List(c.ctx, metav1.ListOptions{})
+			return err
+		}},
+		{"get a Secret in kube-system", func() error {
+			_, err := c.sa.CoreV1().Secrets("kube-system").Get(c.ctx, "any", metav1.GetOptions{})
 			return err
 		}},
 		{"delete the Node", func() error {

@@ -41,13 +41,15 @@ struct Harness {
     writer: DeviceInfoWriter,
     commands: mpsc::Receiver<MonitorCommand>,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
-    _keep: (watch::Sender<Arc<Usage>>, watch::Sender<Arc<Assignments>>),
+    observed_tx: watch::Sender<Observed<ConfigMap>>,
+    _keep: watch::Sender<Arc<Usage>>,
 }
 
+/// A writer outside Volcano mode: its kubelet-ID map never changes.
 fn harness(client: Client, snapshot: Snapshot, usage: Usage, assignments: Assignments) -> Harness {
     let (s_tx, snapshots) = watch::channel(Arc::new(snapshot));
     let (u_tx, usage) = watch::channel(Arc::new(usage));
-    let (a_tx, assignments) = watch::channel(Arc::new(assignments));
+    let (o_tx, observed) = watch::channel(Observed::default());
     let (commands, command_rx) = mpsc::channel(4);
     let chips = (0..8).map(|phy| chip(phy, Family::Ascend910)).collect();
     Harness {
@@ -56,29 +58,28 @@ fn harness(client: Client, snapshot: Snapshot, usage: Usage, assignments: Assign
             node: "node-a".into(),
             inventory: Arc::new(inventory(chips)),
             resources: vec![resource()],
-            period: Duration::from_secs(5),
+            observed,
             snapshots,
             usage,
-            assignments,
+            assignments: crate::changes::constant(Arc::new(assignments)),
             commands,
             metrics: Metrics::new(),
         },
         commands: command_rx,
         snapshot_tx: s_tx,
-        _keep: (u_tx, a_tx),
+        observed_tx: o_tx,
+        _keep: u_tx,
     }
 }
 
-async fn sync_once(h: &mut Harness, last_write: &mut Option<Instant>) -> Result<(), String> {
+async fn sync_once(
+    h: &mut Harness,
+    observed: Option<&ConfigMap>,
+    state: &mut WriterState,
+) -> Result<(), String> {
     let api: Api<ConfigMap> = Api::namespaced(h.writer.client.clone(), NAMESPACE);
-    let mut separated = None;
     h.writer
-        .sync(
-            &api,
-            "mindx-dl-deviceinfo-node-a",
-            &mut separated,
-            last_write,
-        )
+        .sync(&api, "mindx-dl-deviceinfo-node-a", observed, state)
         .await
 }
 
@@ -99,11 +100,12 @@ async fn a_missing_configmap_is_created_with_label_keys_and_a_valid_check_code()
         usage(&["Ascend910-0"]),
         Assignments::default(),
     );
-    let mut last_write = None;
-    sync_once(&mut h, &mut last_write).await.unwrap();
-    let all = log.all();
-    assert_eq!(all[0].method, "GET");
-    assert_eq!(all[0].path(), format!("{PATH}/mindx-dl-deviceinfo-node-a"));
+    let mut state = WriterState::default();
+    sync_once(&mut h, None, &mut state).await.unwrap();
+    assert!(
+        log.all().iter().all(|r| r.method != "GET"),
+        "the watch, not a GET, says what exists"
+    );
     let writes = log.writes();
     assert_eq!(writes.len(), 1);
     let create = &writes[0];
@@ -127,7 +129,7 @@ async fn a_missing_configmap_is_created_with_label_keys_and_a_valid_check_code()
         "healthy and free"
     );
     assert_eq!(list["huawei.com/Ascend910-Unhealthy"], "Ascend910-3");
-    assert!(last_write.is_some());
+    assert!(state.last_write.is_some());
 }
 
 fn existing(data: Value) -> ConfigMap {
@@ -144,19 +146,15 @@ fn existing(data: Value) -> ConfigMap {
 #[tokio::test]
 async fn operator_separation_is_read_back_honoured_and_kept() {
     let current = existing(json!({"ManuallySeparateNPU": "Ascend910-1", "Other": "kept"}));
-    let served = serde_json::to_value(&current).unwrap();
-    let (client, log) = mock::client(move |request: &Recorded| match request.method.as_str() {
-        "GET" => (200, served.clone()),
-        _ => mock::echo(request),
-    });
+    let (client, log) = mock::client(mock::echo);
     let mut h = harness(
         client,
         mock::snapshot(8, &[]),
         Usage::default(),
         Assignments::default(),
     );
-    let mut last_write = None;
-    sync_once(&mut h, &mut last_write).await.unwrap();
+    let mut state = WriterState::default();
+    sync_once(&mut h, Some(&current), &mut state).await.unwrap();
     match h.commands.try_recv().unwrap() {
         MonitorCommand::SetManuallySeparated(phys) => assert_eq!(phys, BTreeSet::from([1])),
         other => panic!("{other:?}"),
@@ -190,54 +188,109 @@ async fn operator_separation_is_read_back_honoured_and_kept() {
 
 #[tokio::test]
 async fn unchanged_content_is_not_rewritten_until_the_heartbeat() {
-    let (first_client, first_log) = mock::client(|r: &Recorded| match r.method.as_str() {
-        "GET" => mock::status(404, "NotFound"),
-        _ => mock::echo(r),
-    });
-    let mut h = harness(
-        first_client,
-        mock::snapshot(8, &[]),
-        Usage::default(),
-        Assignments::default(),
-    );
-    let mut last_write = None;
-    sync_once(&mut h, &mut last_write).await.unwrap();
-    let written = first_log.writes()[0].body.clone();
-    // Same content, an older UpdateTime: nothing to write.
-    let mut stale = written.clone();
-    let cfg = stale["data"]["DeviceInfoCfg"].as_str().unwrap().to_owned();
-    stale["data"]["DeviceInfoCfg"] = Value::String(cfg);
-    stale["metadata"]["resourceVersion"] = json!("3");
-    let (client, log) = mock::client(move |r: &Recorded| match r.method.as_str() {
-        "GET" => (200, stale.clone()),
-        _ => mock::echo(r),
-    });
-    h.writer.client = client;
-    sync_once(&mut h, &mut last_write).await.unwrap();
-    assert!(log.writes().is_empty(), "{:?}", log.writes());
-    // Past the heartbeat it is rewritten even so.
-    let mut old = Some(Instant::now() - HEARTBEAT);
-    sync_once(&mut h, &mut old).await.unwrap();
-    assert_eq!(log.writes().len(), 1);
-    // A health change is written at once.
-    h.snapshot_tx
-        .send_replace(Arc::new(mock::snapshot(8, &[6])));
-    sync_once(&mut h, &mut last_write).await.unwrap();
-    assert_eq!(log.writes().len(), 2);
-}
-
-#[tokio::test]
-async fn a_failed_read_writes_nothing() {
-    let (client, log) = mock::client(|_| mock::status(403, "Forbidden"));
+    let (client, log) = mock::client(mock::echo);
     let mut h = harness(
         client,
         mock::snapshot(8, &[]),
         Usage::default(),
         Assignments::default(),
     );
-    let error = sync_once(&mut h, &mut None).await.unwrap_err();
-    assert!(error.contains("GET mindx-dl-deviceinfo-node-a"), "{error}");
-    assert!(log.writes().is_empty());
+    let mut state = WriterState::default();
+    sync_once(&mut h, None, &mut state).await.unwrap();
+    let mut written: ConfigMap = serde_json::from_value(log.writes()[0].body.clone()).unwrap();
+    written.metadata.resource_version = Some("3".into());
+    // The watch shows our write: same content, nothing to write.
+    state.written = None;
+    sync_once(&mut h, Some(&written), &mut state).await.unwrap();
+    assert_eq!(log.writes().len(), 1, "{:?}", log.writes());
+    // Past the heartbeat it is rewritten even so.
+    state.last_write = Some(Instant::now() - HEARTBEAT);
+    sync_once(&mut h, Some(&written), &mut state).await.unwrap();
+    assert_eq!(log.writes().len(), 2);
+    assert_eq!(log.writes()[1].method, "PUT");
+    // A health change is written at once.
+    h.snapshot_tx
+        .send_replace(Arc::new(mock::snapshot(8, &[6])));
+    sync_once(&mut h, Some(&written), &mut state).await.unwrap();
+    assert_eq!(log.writes().len(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_write_is_reported_and_the_next_pass_writes_on_the_watch_copy() {
+    let (client, log) = mock::client(|r: &Recorded| match r.method.as_str() {
+        "PUT" => mock::status(409, "Conflict"),
+        _ => mock::echo(r),
+    });
+    let mut h = harness(
+        client,
+        mock::snapshot(8, &[]),
+        Usage::default(),
+        Assignments::default(),
+    );
+    let current = existing(json!({}));
+    let mut state = WriterState::default();
+    let error = sync_once(&mut h, Some(&current), &mut state)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("write mindx-dl-deviceinfo-node-a"),
+        "{error}"
+    );
+    assert!(state.written.is_none());
+    assert!(
+        state.last_write.is_none(),
+        "the heartbeat still counts from the last success"
+    );
+    assert_eq!(log.writes().len(), 1);
+}
+
+/// A writer left alone for an hour of (paused) time: the requests it sent
+/// and how often it woke. The clock is advanced by hand, so a writer that
+/// spins cannot stall the test: it shows as wakes.
+async fn idle_hour(observed: Observed<ConfigMap>) -> (Vec<Recorded>, u64) {
+    let (client, log) = mock::client(mock::echo);
+    let h = harness(
+        client,
+        mock::snapshot(8, &[]),
+        Usage::default(),
+        Assignments::default(),
+    );
+    h.observed_tx.send_replace(observed);
+    let metrics = h.writer.metrics.clone();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(h.writer.run(stop.clone()));
+    // Just short of the hour, so a heartbeat due at its last instant does
+    // not race the end.
+    for _ in 0..3599 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    stop.cancel();
+    let _ = task.await;
+    (log.all(), metrics.reporter_wakes("deviceinfo"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_writer_sends_only_the_heartbeat_outside_volcano_mode() {
+    let synced = Observed {
+        synced: true,
+        object: None,
+    };
+    let (requests, wakes) = idle_hour(synced).await;
+    assert!(requests.iter().all(|r| r.method != "GET"), "no polling");
+    let creates = requests.iter().filter(|r| r.method == "POST").count();
+    let replaces = requests.iter().filter(|r| r.method == "PUT").count();
+    // One create at start, then one heartbeat every 5 minutes: 12 an hour.
+    assert_eq!((creates, replaces), (1, 11), "{} requests", requests.len());
+    // The Volcano-only kubelet-ID map has no sender here: it must not wake
+    // the writer (it once did, thousands of times a second).
+    assert!(wakes <= 13, "{wakes} wakes in an idle hour");
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_written_before_the_watch_has_listed() {
+    let (requests, wakes) = idle_hour(Observed::default()).await;
+    assert!(requests.is_empty(), "{requests:?}");
+    assert!(wakes <= 1, "{wakes} wakes with nothing to do");
 }
 
 #[test]

@@ -57,6 +57,10 @@ fn node_json(labels: serde_json::Value) -> serde_json::Value {
     })
 }
 
+fn as_node(value: serde_json::Value) -> Node {
+    serde_json::from_value(value).unwrap()
+}
+
 fn make_agent(
     client: Client,
     auto_stowing: bool,
@@ -73,7 +77,7 @@ fn make_agent(
         node: "node-a".into(),
         inventory: Arc::new(node_inventory()),
         auto_stowing,
-        period: Duration::from_secs(5),
+        observed: crate::changes::constant(Observed::default()),
         snapshots,
         commands,
         metrics: Metrics::new(),
@@ -83,14 +87,13 @@ fn make_agent(
 
 #[tokio::test]
 async fn labels_and_annotations_are_patched_only_where_they_differ() {
-    let served = node_json(json!({"servertype": "mine", "accelerator": "huawei-Ascend910"}));
-    let (client, log) = mock::client(move |r: &Recorded| match r.method.as_str() {
-        "GET" => (200, served.clone()),
-        _ => mock::echo(r),
-    });
+    let node = as_node(node_json(
+        json!({"servertype": "mine", "accelerator": "huawei-Ascend910"}),
+    ));
+    let (client, log) = mock::client(mock::echo);
     let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
     let api: Api<Node> = Api::all(agent.client.clone());
-    agent.pass(&api, true).await.unwrap();
+    assert!(agent.pass(&api, &node).await.unwrap());
     let writes = log.writes();
     assert_eq!(writes.len(), 1);
     let patch = &writes[0];
@@ -123,29 +126,25 @@ async fn labels_and_annotations_are_patched_only_where_they_differ() {
 
 #[tokio::test]
 async fn a_node_already_labelled_is_not_patched() {
-    let (client, first) = mock::client(|r: &Recorded| match r.method.as_str() {
-        "GET" => (200, node_json(json!({}))),
-        _ => mock::echo(r),
-    });
+    let (client, first) = mock::client(mock::echo);
     let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
+    let bare = as_node(node_json(json!({})));
     agent
-        .pass(&Api::all(agent.client.clone()), true)
+        .pass(&Api::all(agent.client.clone()), &bare)
         .await
         .unwrap();
     let applied = first.writes()[0].body["metadata"].clone();
-    let served = json!({
+    let labelled = as_node(json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": "node-a", "labels": applied["labels"], "annotations": applied["annotations"]},
-    });
-    let (client, log) = mock::client(move |r: &Recorded| match r.method.as_str() {
-        "GET" => (200, served.clone()),
-        _ => mock::echo(r),
-    });
+    }));
+    let (client, log) = mock::client(mock::echo);
     let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
-    agent
-        .pass(&Api::all(agent.client.clone()), true)
+    let wrote = agent
+        .pass(&Api::all(agent.client.clone()), &labelled)
         .await
         .unwrap();
+    assert!(!wrote);
     assert!(log.writes().is_empty(), "{:?}", log.writes());
 }
 
@@ -153,11 +152,27 @@ async fn a_node_already_labelled_is_not_patched() {
 async fn the_recover_label_releases_recovering_chips_and_is_removed() {
     let served =
         node_json(json!({"huawei.com/Ascend910-Recover": "Ascend910-2.Ascend910-1.bogus"}));
+    let (client, first) = mock::client(mock::echo);
+    let (agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
+    agent
+        .pass(&Api::all(agent.client.clone()), &as_node(served.clone()))
+        .await
+        .unwrap();
+    // Labelled as the plugin wants it, with the operator's recover label.
+    let mut node = served;
+    node["metadata"]["annotations"] = first.writes()[0].body["metadata"]["annotations"].clone();
+    for (key, value) in first.writes()[0].body["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+    {
+        node["metadata"]["labels"][key] = value.clone();
+    }
     // The server answers the patch with the node.
-    let (client, log) = mock::client(move |_: &Recorded| (200, served.clone()));
+    let answer = node.clone();
+    let (client, log) = mock::client(move |_: &Recorded| (200, answer.clone()));
     let (agent, mut commands, _keep) = make_agent(client, false, recovering_snapshot());
     agent
-        .pass(&Api::all(agent.client.clone()), false)
+        .pass(&Api::all(agent.client.clone()), &as_node(node))
         .await
         .unwrap();
     match commands.try_recv().unwrap() {
@@ -200,4 +215,46 @@ fn the_node_ip_is_host_ip_else_the_internal_address() {
     );
     assert_eq!(node_ip(None, Some(&node)).as_deref(), Some("10.1.2.3"));
     assert_eq!(node_ip(None, None), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_node_is_patched_once_and_never_polled() {
+    let (client, log) = mock::client(mock::echo);
+    let (mut agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[]));
+    let (observed_tx, observed) = watch::channel(Observed::default());
+    agent.observed = observed;
+    let metrics = agent.metrics.clone();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(agent.run(stop.clone()));
+    let bare = as_node(node_json(json!({})));
+    observed_tx.send_replace(Observed {
+        synced: true,
+        object: Some(Arc::new(bare)),
+    });
+    for _ in 0..5 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    // The watch brings the patched node back: nothing more to do, for an hour.
+    let meta = &writes[0].body["metadata"];
+    let labelled = as_node(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "node-a", "labels": meta["labels"], "annotations": meta["annotations"]},
+    }));
+    observed_tx.send_replace(Observed {
+        synced: true,
+        object: Some(Arc::new(labelled)),
+    });
+    for _ in 0..3600 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    stop.cancel();
+    let _ = task.await;
+    assert_eq!(log.all().len(), 1, "{:?}", log.all());
+    assert!(
+        metrics.reporter_wakes("node") <= 3,
+        "{} wakes",
+        metrics.reporter_wakes("node")
+    );
 }

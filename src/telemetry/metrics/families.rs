@@ -60,6 +60,11 @@ pub(super) struct ApiWriteLabels {
     pub(super) outcome: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct ReporterLabels {
+    pub(super) reporter: &'static str,
+}
+
 type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 
 fn allocate_histogram() -> Histogram {
@@ -85,6 +90,7 @@ pub(super) struct Families {
     pub(super) dcmi_duration: HistogramFamily<FunctionLabels>,
     pub(super) dcmi_errors: Family<FunctionLabels, Counter>,
     pub(super) api_writes: Family<ApiWriteLabels, Counter>,
+    pub(super) reporter_wakes: Family<ReporterLabels, Counter>,
     pub(super) volcano_match: Histogram,
 }
 
@@ -167,6 +173,12 @@ impl Families {
             "Writes to the Kubernetes API, by kind (configmap, pod_annotation, node, event) and outcome (ok, error)",
             api_writes.clone(),
         );
+        let reporter_wakes = Family::default();
+        registry.register(
+            "reporter_wakes",
+            "Times a cluster reporter (deviceinfo, node) woke to compare its object with the node; flat when idle except for the 5-minute heartbeat",
+            reporter_wakes.clone(),
+        );
         let volcano_match = Histogram::new(VOLCANO_BUCKETS);
         registry.register_with_unit(
             "volcano_pod_match_duration",
@@ -187,6 +199,7 @@ impl Families {
             dcmi_duration,
             dcmi_errors,
             api_writes,
+            reporter_wakes,
             volcano_match,
         }
     }

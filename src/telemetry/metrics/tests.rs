@@ -360,7 +360,7 @@ fn registrations_restarts_api_writes_and_volcano_matches_are_recorded() {
 }
 
 /// Every family, as the docs table lists it: (name, type).
-const DOCUMENTED: [(&str, &str); 13] = [
+const DOCUMENTED: [(&str, &str); 14] = [
     ("ascend_device_plugin_chip_healthy", "gauge"),
     ("ascend_device_plugin_chip_fault_level", "gauge"),
     ("ascend_device_plugin_chip_network_healthy", "gauge"),
@@ -379,6 +379,7 @@ const DOCUMENTED: [(&str, &str); 13] = [
     ),
     ("ascend_device_plugin_dcmi_call_errors_total", "counter"),
     ("ascend_device_plugin_api_writes_total", "counter"),
+    ("ascend_device_plugin_reporter_wakes_total", "counter"),
     (
         "ascend_device_plugin_volcano_pod_match_duration_seconds",
         "histogram",
@@ -396,6 +397,7 @@ fn every_metric_is_documented_and_named_by_prometheus_conventions() {
     metrics.registration(&resource);
     metrics.dcmi_call("dcmi_init", Duration::from_millis(1), true);
     metrics.api_write(ApiWriteKind::Node, true);
+    metrics.reporter_wake("node");
     let scraped = scrape(&metrics);
     let exposed: Vec<(&str, &str)> = scraped
         .families
