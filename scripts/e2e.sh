@@ -122,7 +122,8 @@ for name in "${scenarios[@]}"; do
         echo "--- SKIP: $name (${took}s): $(grep -B1 "^--- SKIP: ${name} " "$log" | head -1 | sed 's/^ *//')"
     elif [ "$status" = 0 ]; then
         passed=$((passed + 1))
-        grep -E "^\s+--- (PASS|SKIP)" "$log" || true
+        # Subtests, and the numbers a scenario reports (t.Logf("REPORT ...")).
+        grep -E "^\s+--- (PASS|SKIP)|REPORT " "$log" || true
         echo "--- PASS: $name (${took}s)"
     else
         failed=$((failed + 1)); failures+=("$name")
