@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::task::JoinSet;
 
+use crate::api::ApiServer;
 use crate::node::{Artifacts, Node, PATIENCE, Setup};
 use crate::procfs::{self, Sample};
 
@@ -43,19 +44,38 @@ pub struct IdleCost {
     pub span: Duration,
     /// ListAndWatch lists received while idle (all resources).
     pub updates: usize,
+    /// With the Kubernetes API on: the plugin's requests from its start to
+    /// the first sample, and during the sampled span.
+    pub api_requests: Option<(u64, u64)>,
 }
 
-/// Runs the idle measurement for `seconds`.
-pub async fn measure(work: &Path, artifacts: &Artifacts, seconds: u64) -> anyhow::Result<IdleCost> {
+/// Runs the idle measurement for `seconds`; with `api`, the plugin uses
+/// that API server (its ServiceAccount kubeconfig, `NODE_NAME`) and its
+/// requests are counted.
+pub async fn measure(
+    work: &Path,
+    artifacts: &Artifacts,
+    seconds: u64,
+    api: Option<&ApiServer>,
+) -> anyhow::Result<IdleCost> {
     let topology = work.join("bench-16x310p3-vnpu.json");
     std::fs::write(&topology, TOPOLOGY)
         .with_context(|| format!("cannot write {}", topology.display()))?;
+    let (name, args, env) = match api {
+        Some(api) => (
+            "idle-api",
+            vec![format!("--kubeconfig={}", api.sa_kubeconfig.display())],
+            vec![("NODE_NAME".to_owned(), crate::api::NODE.to_owned())],
+        ),
+        None => ("idle", Vec::new(), Vec::new()),
+    };
     let setup = Setup {
         topology: topology.display().to_string(),
-        args: Vec::new(),
+        args,
         no_events: false,
+        env,
     };
-    let mut node = Node::start(work, "idle", setup, artifacts).await?;
+    let mut node = Node::start(work, name, setup, artifacts).await?;
     let mut registrations = vec![node.registration(PATIENCE).await?];
     while let Ok(next) = node.kubelet.next_registration(QUIET).await {
         registrations.push(next);
@@ -79,6 +99,11 @@ pub async fn measure(work: &Path, artifacts: &Artifacts, seconds: u64) -> anyhow
             }
         });
     }
+    if api.is_some() {
+        // The start-up requests (lists, watches, the first writes) settle.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let requests_before = api.map(ApiServer::requests).transpose()?;
     let pid = node.pid()?;
     let first = procfs::sample(pid)?;
     let sim_first = procfs::thread_ticks(pid, SIM_THREAD);
@@ -92,6 +117,7 @@ pub async fn measure(work: &Path, artifacts: &Artifacts, seconds: u64) -> anyhow
         max_rss_kib = max_rss_kib.max(last.rss_kib);
     }
     let span = started.elapsed();
+    let requests_after = api.map(ApiServer::requests).transpose()?;
     let sim_ticks = procfs::thread_ticks(pid, SIM_THREAD).saturating_sub(sim_first);
     let cost = IdleCost {
         resources,
@@ -102,6 +128,9 @@ pub async fn measure(work: &Path, artifacts: &Artifacts, seconds: u64) -> anyhow
         sim_cpu_percent: cpu_percent(sim_ticks, span),
         span,
         updates: updates.load(Ordering::Relaxed),
+        api_requests: requests_before
+            .zip(requests_after)
+            .map(|(before, after)| (before, after.saturating_sub(before))),
     };
     watchers.abort_all();
     node.stop().await?;

@@ -3,6 +3,7 @@
 //! arguments, the machine header, a private work dir, the sections, the
 //! summary; child processes die with the run on every exit path.
 
+mod api;
 mod faults;
 mod floor;
 mod idle;
@@ -39,11 +40,18 @@ struct Cli {
     /// The simulator library [default: libdcmi.so beside adp-bench].
     #[arg(long)]
     sim_lib: Option<PathBuf>,
+    /// The end-to-end suite's control-plane harness (tests/e2e/cmd/apiserver),
+    /// for section idle-api.
+    #[arg(long)]
+    apiserver_bin: Option<PathBuf>,
+    /// The RBAC manifest applied for the plugin's ServiceAccount there.
+    #[arg(long)]
+    rbac: Option<PathBuf>,
     /// Sections to run, comma-separated.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "allocate,event,poll,start,idle"
+        default_value = "allocate,event,poll,start,idle,idle-api"
     )]
     only: Vec<Section>,
     /// Idle sampling span in seconds.
@@ -188,6 +196,8 @@ fn locate(cli: &Cli) -> anyhow::Result<Artifacts> {
             .sim_lib
             .clone()
             .unwrap_or_else(|| beside.join("libdcmi.so")),
+        apiserver_bin: cli.apiserver_bin.clone(),
+        rbac: cli.rbac.clone(),
     };
     for path in [&artifacts.plugin_bin, &artifacts.sim_lib] {
         if !path.is_file() {

@@ -26,6 +26,11 @@ pub struct Artifacts {
     pub plugin_bin: PathBuf,
     /// The simulator `libdcmi.so`.
     pub sim_lib: PathBuf,
+    /// The end-to-end suite's control-plane harness (etcd + kube-apiserver),
+    /// for the idle-api section.
+    pub apiserver_bin: Option<PathBuf>,
+    /// The RBAC manifest the plugin's ServiceAccount gets there.
+    pub rbac: Option<PathBuf>,
 }
 
 /// How the plugin is started.
@@ -37,6 +42,8 @@ pub struct Setup {
     pub args: Vec<String>,
     /// `ASCEND_SIM_CHAOS=no-events`: no driver fault events, polling only.
     pub no_events: bool,
+    /// Extra environment (`NODE_NAME` with the Kubernetes API on).
+    pub env: Vec<(String, String)>,
 }
 
 /// The fault the benchmark injects: an ECC-style major (severity 2) code.
@@ -121,6 +128,9 @@ impl Node {
             .env_remove("ASCEND_SIM_CHAOS")
             .env_remove("ASCEND_DOCKER_RUNTIME")
             .env_remove("RUST_LOG")
+            .env_remove("NODE_NAME")
+            .env_remove("KUBECONFIG")
+            .envs(self.setup.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(output)
             .stderr(errors)

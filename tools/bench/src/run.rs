@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kubelet_standin::HEALTHY;
 
+use crate::api::ApiServer;
 use crate::faults::{self, FaultPath};
 use crate::floor::FloorServer;
 use crate::idle;
@@ -57,6 +58,8 @@ pub enum Section {
     Start,
     /// RSS and CPU while idle.
     Idle,
+    /// RSS, CPU and API requests while idle, with a real kube-apiserver.
+    IdleApi,
 }
 
 /// Runs every planned section in `work`.
@@ -125,48 +128,83 @@ pub async fn run(plan: &Plan, artifacts: &Artifacts, work: &Path) -> anyhow::Res
     if wants(Section::Idle) {
         let seconds = plan.idle_seconds;
         println!("\n== idle, 16 chips + 64 vNPUs, default flags, {seconds} s ==");
-        let cost = idle::measure(work, artifacts, seconds).await?;
-        println!("resources: {}", cost.resources.join(", "));
-        // MB = 10^6 bytes, the unit of the target.
-        let mb = |kib: u64| (kib * 1024) as f64 / 1e6;
+        let cost = idle::measure(work, artifacts, seconds, None).await?;
+        report_idle(&cost, seconds, "", &mut report);
+    }
+    if wants(Section::IdleApi) {
+        let seconds = plan.idle_seconds;
+        let (Some(bin), Some(rbac)) = (&artifacts.apiserver_bin, &artifacts.rbac) else {
+            println!(
+                "\n== idle with the Kubernetes API on: not measured (no --apiserver-bin; scripts/bench.sh builds it when Go is installed) =="
+            );
+            report.info("idle with the API on", "not measured: no --apiserver-bin");
+            return Ok(report);
+        };
         println!(
-            "max RSS {:.1} MB, peak RSS since start (VmHWM) {:.1} MB, mean CPU {:.2}% of one CPU over {:.1} s, {} list updates while idle",
-            mb(cost.max_rss_kib),
-            mb(cost.peak_kib),
-            cost.cpu_percent,
-            cost.span.as_secs_f64(),
-            cost.updates
+            "\n== idle with the Kubernetes API on: the same node against a real kube-apiserver ({}), {seconds} s ==",
+            rbac.display()
         );
-        println!(
-            "at the end: RssAnon {:.1} MB (heap, stacks), RssFile {:.1} MB (binary, libraries), {} threads",
-            mb(cost.last.anon_kib),
-            mb(cost.last.file_kib),
-            cost.last.threads
-        );
-        report.target(
-            format!("idle max RSS (16 chips, 64 vNPUs, {seconds} s)"),
-            format!("{:.1} MB", mb(cost.max_rss_kib)),
-            "< 20 MB",
-            cost.max_rss_kib * 1024 < 20 * 1000 * 1000,
-        );
-        report.info(
-            "idle peak RSS since start (VmHWM)",
-            format!("{:.1} MB", mb(cost.peak_kib)),
-        );
-        println!(
-            "of the CPU time, the simulator's state-file watcher thread (absent with a real driver): {:.2}% of one CPU",
-            cost.sim_cpu_percent
-        );
-        report.info(
-            format!("idle mean CPU ({seconds} s)"),
-            format!(
-                "{:.2}% of one CPU ({:.2}% without the simulator's thread)",
-                cost.cpu_percent,
-                (cost.cpu_percent - cost.sim_cpu_percent).max(0.0)
-            ),
-        );
+        let api = ApiServer::start(work, bin, rbac).await?;
+        let cost = idle::measure(work, artifacts, seconds, Some(&api)).await?;
+        report_idle(&cost, seconds, ", API on", &mut report);
+        if let Some((start, idle)) = cost.api_requests {
+            println!(
+                "API requests: {start} in the first seconds after the start, {idle} in the {seconds} s idle span"
+            );
+            report.info("API requests at start (plain mode)", start.to_string());
+            let per_hour = idle as f64 * 3600.0 / cost.span.as_secs_f64().max(1.0);
+            report.target(
+                format!("API requests while idle ({seconds} s, API on)"),
+                format!("{idle} ({per_hour:.0} per node-hour at this rate)"),
+                "0 between heartbeats (budget: 18 per node-hour)",
+                idle == 0 || (seconds >= 300 && per_hour <= 18.0),
+            );
+        }
     }
     Ok(report)
+}
+
+/// Prints the idle cost and adds it to the report; `tag` names the variant.
+fn report_idle(cost: &idle::IdleCost, seconds: u64, tag: &str, report: &mut Report) {
+    println!("resources: {}", cost.resources.join(", "));
+    // MB = 10^6 bytes, the unit of the target.
+    let mb = |kib: u64| (kib * 1024) as f64 / 1e6;
+    println!(
+        "max RSS {:.1} MB, peak RSS since start (VmHWM) {:.1} MB, mean CPU {:.2}% of one CPU over {:.1} s, {} list updates while idle",
+        mb(cost.max_rss_kib),
+        mb(cost.peak_kib),
+        cost.cpu_percent,
+        cost.span.as_secs_f64(),
+        cost.updates
+    );
+    println!(
+        "at the end: RssAnon {:.1} MB (heap, stacks), RssFile {:.1} MB (binary, libraries), {} threads",
+        mb(cost.last.anon_kib),
+        mb(cost.last.file_kib),
+        cost.last.threads
+    );
+    report.target(
+        format!("idle max RSS (16 chips, 64 vNPUs, {seconds} s{tag})"),
+        format!("{:.1} MB", mb(cost.max_rss_kib)),
+        "< 20 MB",
+        cost.max_rss_kib * 1024 < 20 * 1000 * 1000,
+    );
+    report.info(
+        format!("idle peak RSS since start (VmHWM{tag})"),
+        format!("{:.1} MB", mb(cost.peak_kib)),
+    );
+    println!(
+        "of the CPU time, the simulator's state-file watcher thread (absent with a real driver): {:.2}% of one CPU",
+        cost.sim_cpu_percent
+    );
+    report.info(
+        format!("idle mean CPU ({seconds} s{tag})"),
+        format!(
+            "{:.2}% of one CPU ({:.2}% without the simulator's thread)",
+            cost.cpu_percent,
+            (cost.cpu_percent - cost.sim_cpu_percent).max(0.0)
+        ),
+    );
 }
 
 /// Prints both directions; returns the fault -> Unhealthy summary.
@@ -198,6 +236,7 @@ async fn allocate(
         topology: "910-8".into(),
         args: Vec::new(),
         no_events: false,
+        env: Vec::new(),
     };
     let mut node = Node::start(work, "allocate", setup, artifacts).await?;
     // Held open for the whole run, as kubelet holds it.

@@ -27,6 +27,7 @@ pub async fn measure(
         topology: "910-8".into(),
         args: Vec::new(),
         no_events: false,
+        env: Vec::new(),
     };
     let mut node = Node::create(work, "start", setup, artifacts).await?;
     let mut times = StartTimes::default();

@@ -5,6 +5,7 @@
 //
 //	apiserver -etcd-only -dir D                 etcd alone; writes D/etcd.json, runs until SIGTERM
 //	apiserver -dir D -rbac R [-etcd URL]        kube-apiserver (with its own etcd unless -etcd)
+//	apiserver -dir D -rbac R -node N            also creates Node N (as kubelet would register it)
 //
 // In -dir it writes admin.kubeconfig (system:masters), sa.kubeconfig (a
 // token for -service-account, whose only rights are the RBAC objects applied
@@ -51,12 +52,13 @@ func main() {
 	account := flag.String("service-account", "kube-system/ascend-device-plugin", "namespace/name of the plugin's ServiceAccount")
 	etcdURL := flag.String("etcd", "", "client URL of a running etcd (default: start one in this process)")
 	etcdOnly := flag.Bool("etcd-only", false, "run only etcd (data in -dir/etcd), write -dir/etcd.json, run until SIGTERM")
+	node := flag.String("node", "", "create this Node object before ready.json (the benchmark's node; the scenarios create their own)")
 	flag.Parse()
 	var err error
 	if *etcdOnly {
 		err = runEtcd(*dir)
 	} else {
-		err = run(*dir, *rbac, *account, *etcdURL)
+		err = run(*dir, *rbac, *account, *etcdURL, *node)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "apiserver:", err)
@@ -87,7 +89,7 @@ func runEtcd(dir string) error {
 	}
 }
 
-func run(dir, rbac, account, etcdURL string) error {
+func run(dir, rbac, account, etcdURL, node string) error {
 	if dir == "" || rbac == "" {
 		return errors.New("-dir and -rbac are required")
 	}
@@ -125,6 +127,11 @@ func run(dir, rbac, account, etcdURL string) error {
 		}
 		ns, _, _ := strings.Cut(account, "/")
 		if err := apiserver.WriteKubeconfig(ready.SAConfig, sa, "service-account", ns); err != nil {
+			return err
+		}
+	}
+	if node != "" {
+		if err := apiserver.CreateNode(ctx, admin, node); err != nil {
 			return err
 		}
 	}

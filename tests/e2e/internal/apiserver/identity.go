@@ -56,3 +56,22 @@ func WriteKubeconfig(path string, cfg *rest.Config, user, namespace string) erro
 	kc.CurrentContext = "e2e"
 	return clientcmd.WriteToFile(*kc, path)
 }
+
+// CreateNode creates Node name with an InternalIP, as kubelet would register
+// it; an existing one is kept.
+func CreateNode(ctx context.Context, admin *rest.Config, name string) error {
+	client, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return err
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: "192.0.2.1"},
+		}},
+	}
+	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating node %s: %w", name, err)
+	}
+	return nil
+}
