@@ -84,6 +84,7 @@ pub fn node_report(
                 healthy: state.is_some_and(|s| s.healthy),
                 network_healthy: state.is_none_or(|s| s.network_healthy),
                 free: !used.contains(&chip.phy_id),
+                whole: chip.vnpus.is_empty(),
                 recovering: state.is_some_and(|s| s.recovering),
                 fault_codes: state
                     .map(|s| {

@@ -20,7 +20,17 @@ use crate::cluster::labels::{desired_annotations, desired_labels, node_patch_for
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::monitor::MonitorCommand;
+use crate::device::naming::NamingOptions;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
+
+/// How `baseDeviceInfos` names the devices: whole chips and static vNPUs.
+/// The agent is not told `-shareDevCount` or `-use310PMixedInsert` (see
+/// docs/migration.md, differences from upstream).
+const BASE_DEVICE_NAMING: NamingOptions = NamingOptions {
+    share_dev_count: 1,
+    mixed_insert_310p: false,
+    dynamic_vnpu: false,
+};
 
 /// How often labels and annotations are re-checked.
 pub const RELABEL_EVERY: Duration = Duration::from_secs(300);
@@ -140,7 +150,7 @@ impl NodeAgent {
             for issue in &labels.issues {
                 tracing::warn!(%issue, "node label");
             }
-            let annotations = desired_annotations(&self.inventory, |chip| chip.super_device_id);
+            let annotations = desired_annotations(&self.inventory, BASE_DEVICE_NAMING);
             if let Some(patch) = node_patch_for(&node, &labels.labels, &annotations) {
                 self.patch(api, &patch).await?;
                 tracing::info!(node = %self.node, "node labels and annotations updated");

@@ -112,7 +112,7 @@ async fn labels_and_annotations_are_patched_only_where_they_differ() {
     assert_eq!(labels["huawei.com/driver.version"], "24.1.rc2");
     assert_eq!(labels["mind-cluster/npu-chip-memory"], "64G");
     let annotations = &patch.body["metadata"]["annotations"];
-    assert_eq!(annotations["superPodID"], "-1");
+    assert_eq!(annotations["superPodID"], "-2", "no super pod on a 910B");
     assert!(
         annotations["baseDeviceInfos"]
             .as_str()
