@@ -201,3 +201,22 @@ fn the_node_ip_is_host_ip_else_the_internal_address() {
     assert_eq!(node_ip(None, Some(&node)).as_deref(), Some("10.1.2.3"));
     assert_eq!(node_ip(None, None), None);
 }
+
+#[tokio::test]
+async fn a_node_without_any_annotations_or_labels_is_annotated_not_a_crash() {
+    // Upstream panics on such a Node; its metadata has no maps at all.
+    let bare = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"}});
+    let (client, log) = mock::client(move |r: &Recorded| match r.method.as_str() {
+        "GET" => (200, bare.clone()),
+        _ => mock::echo(r),
+    });
+    let (agent, _, _keep) = make_agent(client, false, mock::snapshot(4, &[]));
+    let api: Api<Node> = Api::all(agent.client.clone());
+    agent.pass(&api, true).await.unwrap();
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1, "one patch, no recover-label removal");
+    let metadata = &writes[0].body["metadata"];
+    assert_eq!(metadata["labels"]["accelerator"], "huawei-Ascend910");
+    assert!(metadata["annotations"]["baseDeviceInfos"].is_string());
+    assert_eq!(metadata["annotations"]["serverIndex"], "-2");
+}
