@@ -16,7 +16,7 @@ use kubelet_standin::proto::podresources as pr;
 use kubelet_standin::{Device, HEALTHY, PodResources, UNHEALTHY};
 use serde_json::{Value, json};
 use support::apiserver::FakeApi;
-use support::node::{Node, PATIENCE};
+use support::node::{Node, PATIENCE, eventually};
 
 const TOKEN: &str = "tok-SECRET-4f1c9e";
 const ENV_SECRET: &str = "env-SECRET-77aa0b";
@@ -98,17 +98,6 @@ async fn start_cluster_with(topology: &str, extra_args: &[&str], pods: Vec<Value
         port,
         node,
         pod_resources,
-    }
-}
-
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
