@@ -27,6 +27,8 @@ pub const CARD_910B_INFER: &str = "card-910b-infer";
 pub const INFER_CARD_TYPE: &str = "infer-card-type";
 /// `infer-card-type` of Atlas 300I Duo nodes.
 pub const CARD_300I_DUO: &str = "card-300i-duo";
+/// The super pod of an A3 node inside one (upstream's topology label).
+pub const TOPO_SUPER_POD_ID: &str = "huawei.com/topotree.superpodid";
 /// DCMI's product type of the Atlas 300I Duo card.
 const ATLAS_300I_DUO: &str = "Atlas 300I Duo";
 pub const BASE_DEVICE_INFOS: &str = "baseDeviceInfos";
@@ -101,6 +103,10 @@ pub fn desired_labels(inventory: &Inventory, existing: &BTreeMap<String, String>
     }
     if all_cards_are_300i_duo(inventory) {
         out.put(INFER_CARD_TYPE, CARD_300I_DUO.to_owned());
+    }
+    let super_pod_id = inventory.super_pod.map(|sp| sp.super_pod_id);
+    if let Some(id) = super_pod_id.filter(|&id| family == Family::Ascend910A3 && id >= 0) {
+        out.put(TOPO_SUPER_POD_ID, id.to_string());
     }
     out
 }
@@ -190,7 +196,8 @@ pub fn sanitise_label_value(value: &str) -> Option<String> {
 /// The annotations of §6: `baseDeviceInfos` (Go JSON map device name ->
 /// `{"IP":"..","SuperDeviceID":n}`; IP `""` and SuperDeviceID 0 when
 /// unknown, as Go's zero values), `superPodID` and `serverIndex` (-2 when
-/// the driver reports no super pod) and `serverType` (`A3`, `A5` or `""`).
+/// the driver reports no super pod) and `serverType` (`A3`, `npu` for
+/// 950/A5 parts, else `""`, as upstream).
 /// Nothing when there are no chips.
 ///
 /// `baseDeviceInfos` names what upstream enumerates as the node's devices,
@@ -227,7 +234,7 @@ pub fn desired_annotations(
     out.insert(SERVER_INDEX.to_owned(), server_index.to_string());
     let server_type = match family {
         Family::Ascend910A3 => "A3",
-        Family::Ascend950 => "A5",
+        Family::Ascend950 => "npu",
         _ => "",
     };
     out.insert(SERVER_TYPE_ANNOTATION.to_owned(), server_type.to_owned());

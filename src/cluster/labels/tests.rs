@@ -401,3 +401,37 @@ fn a_node_of_atlas_300i_duo_cards_only_is_labelled_for_volcanos_duo_handler() {
     let labels = desired_labels(&node_910b3(), &BTreeMap::new()).labels;
     assert!(!labels.contains_key(INFER_CARD_TYPE));
 }
+
+#[test]
+fn an_a3_node_inside_a_super_pod_gets_the_topology_label_others_do_not() {
+    let a3 = || inventory(vec![chip(0, Family::Ascend910A3, "Ascend910")]);
+    let placed = |super_pod_id| {
+        let mut inv = a3();
+        inv.super_pod = Some(SuperPod {
+            super_pod_id,
+            server_index: 0,
+            sdid: 1,
+        });
+        desired_labels(&inv, &BTreeMap::new()).labels
+    };
+    assert_eq!(
+        placed(3).get(TOPO_SUPER_POD_ID).map(String::as_str),
+        Some("3")
+    );
+    assert!(!placed(-1).contains_key(TOPO_SUPER_POD_ID), "outside one");
+    let labels = desired_labels(&a3(), &BTreeMap::new()).labels;
+    assert!(!labels.contains_key(TOPO_SUPER_POD_ID), "no super pod info");
+    let labels = desired_labels(&node_910b3(), &BTreeMap::new()).labels;
+    assert!(!labels.contains_key(TOPO_SUPER_POD_ID));
+}
+
+#[test]
+fn the_server_type_annotation_is_a3_npu_or_empty_as_upstream_writes_it() {
+    let server_type = |family, name: &str| {
+        let annotations = desired_annotations(&inventory(vec![chip(0, family, name)]), WHOLE_CHIPS);
+        annotations[SERVER_TYPE_ANNOTATION].clone()
+    };
+    assert_eq!(server_type(Family::Ascend910A3, "Ascend910"), "A3");
+    assert_eq!(server_type(Family::Ascend950, "Ascend950PR"), "npu");
+    assert_eq!(server_type(Family::Ascend910B, "910B3"), "");
+}
