@@ -4,7 +4,8 @@
 //! the pod's chips and writes the pod back; ListAndWatch reports the real
 //! chips' health, also after restarts with and without the state file; the
 //! device-info ConfigMap and node labels appear; no credential or
-//! environment value reaches the logs.
+//! environment value reaches the logs; a token file with a trailing newline
+//! authenticates.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -513,4 +514,40 @@ async fn dynamic_vnpus_are_created_at_allocate_and_destroyed_when_their_pod_ends
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(cluster.node.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_file_with_a_trailing_newline_authenticates_every_request() {
+    let api = FakeApi::start().await;
+    api.put(
+        "/api/v1/nodes",
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"}}),
+    );
+    let scratch = support::private_dir();
+    let token_file = scratch.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: plugin}}\ncurrent-context: fake\nusers:\n- name: plugin\n  user:\n    tokenFile: {}\n",
+        api.address,
+        token_file.display()
+    );
+    std::fs::write(&kubeconfig, text).unwrap();
+    let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
+    let mut node = Node::start("910-8", &[&kubeconfig_flag], &[("NODE_NAME", "node-a")]).await;
+    eventually("the device-info ConfigMap", || {
+        api.get(CONFIGMAPS, "mindx-dl-deviceinfo-node-a")
+    })
+    .await;
+    assert!(node.terminate().success());
+    let bearer = format!("Bearer {TOKEN}");
+    let seen = api.seen();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization.as_deref() == Some(bearer.as_str())),
+        "every request carries the trimmed token"
+    );
+    let log = std::fs::read_to_string(node.log_file()).unwrap();
+    assert!(!log.contains(TOKEN), "the token is not logged");
 }
