@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::gojson::{GoObject, GoValue, to_go_json};
 use crate::device::model::{Chip, Family, Inventory};
-use crate::device::naming::{Backing, NamingOptions, name_devices};
+use crate::device::naming::{NamingOptions, name_devices};
 
 pub const ACCELERATOR: &str = "accelerator";
 pub const CHIP_NAME: &str = "node.kubernetes.io/npu.chip.name";
@@ -202,8 +202,9 @@ pub fn sanitise_label_value(value: &str) -> Option<String> {
 ///
 /// `baseDeviceInfos` names what upstream enumerates as the node's devices,
 /// with `options` as the resources are named: each vNPU of a chip carved
-/// into static vNPUs, each share slot in share mode, each chip otherwise
-/// (also in dynamic vNPU mode, whose AI cores are no devices of their own).
+/// into vNPUs, each share slot in share mode, each chip otherwise. Dynamic
+/// vNPU mode changes nothing here: its AI cores are no devices of their
+/// own, and the vNPUs found at start are listed as in static mode.
 /// Volcano derives the node's chip list from these keys: a key with more
 /// than one `-` (a vNPU) makes it use the ConfigMap's list instead, so a
 /// chip kubelet never sees whole must not be listed whole here.
@@ -241,11 +242,15 @@ pub fn desired_annotations(
     out
 }
 
-/// The `baseDeviceInfos` keys with the chip behind each: the advertised
-/// device IDs, AI cores replaced by their chips. Should the chips not be
-/// nameable with `options` (which discovery and the flag checks rule out),
-/// the chips' own names.
+/// The `baseDeviceInfos` keys with the chip behind each: the device IDs as
+/// named with `options` outside dynamic vNPU mode. Should the chips not be
+/// nameable so (which discovery and the flag checks rule out), the chips'
+/// own names.
 fn base_devices(inventory: &Inventory, options: NamingOptions) -> Vec<(String, &Chip)> {
+    let options = NamingOptions {
+        dynamic_vnpu: false,
+        ..options
+    };
     let Ok(naming) = name_devices(inventory, options) else {
         return inventory.chips.iter().map(|c| (c.name(), c)).collect();
     };
@@ -255,11 +260,7 @@ fn base_devices(inventory: &Inventory, options: NamingOptions) -> Vec<(String, &
         .flat_map(|resource| &resource.devices)
         .filter_map(|device| {
             let chip = inventory.chip_by_phy(device.backing.phy_id())?;
-            let name = match device.backing {
-                Backing::Core { .. } => chip.name(),
-                _ => device.id.clone(),
-            };
-            Some((name, chip))
+            Some((device.id.clone(), chip))
         })
         .collect()
 }

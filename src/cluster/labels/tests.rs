@@ -347,7 +347,7 @@ fn a_chip_carved_into_static_vnpus_is_listed_by_its_vnpus_in_base_device_infos()
 }
 
 #[test]
-fn base_device_infos_follow_share_mode_and_list_chips_for_dynamic_vnpus() {
+fn base_device_infos_follow_share_mode_and_ignore_dynamic_vnpu_mode() {
     let chips = || {
         (0..2)
             .map(|phy| chip(phy, Family::Ascend310P, "310P3"))
@@ -375,6 +375,11 @@ fn base_device_infos_follow_share_mode_and_list_chips_for_dynamic_vnpus() {
     assert_eq!(
         base_device_names(&annotations),
         ["Ascend310P-0", "Ascend310P-1"]
+    );
+    // vNPUs found at start are listed in dynamic mode too, as upstream.
+    assert_eq!(
+        desired_annotations(&node_300i_duo(), dynamic),
+        desired_annotations(&node_300i_duo(), WHOLE_CHIPS)
     );
 }
 
