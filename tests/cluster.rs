@@ -4,7 +4,8 @@
 //! the pod's chips and writes the pod back; ListAndWatch reports the real
 //! chips' health, also after restarts with and without the state file; the
 //! device-info ConfigMap and node labels appear; no credential or
-//! environment value reaches the logs.
+//! environment value reaches the logs; a token file with a trailing newline
+//! authenticates.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -16,7 +17,7 @@ use kubelet_standin::proto::podresources as pr;
 use kubelet_standin::{Device, HEALTHY, PodResources, UNHEALTHY};
 use serde_json::{Value, json};
 use support::apiserver::FakeApi;
-use support::node::{Node, PATIENCE};
+use support::node::{Node, PATIENCE, eventually};
 
 const TOKEN: &str = "tok-SECRET-4f1c9e";
 const ENV_SECRET: &str = "env-SECRET-77aa0b";
@@ -101,17 +102,6 @@ async fn start_cluster_with(topology: &str, extra_args: &[&str], pods: Vec<Value
     }
 }
 
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// `/metrics` parsed into series -> value.
 async fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -139,6 +129,14 @@ fn health(list: &[Device], id: &str) -> String {
         .find(|d| d.id == id)
         .map(|d| d.health.clone())
         .unwrap_or_default()
+}
+
+/// The IDs kubelet is told are Unhealthy.
+fn unhealthy(list: &[Device]) -> Vec<&str> {
+    list.iter()
+        .filter(|d| d.health == UNHEALTHY)
+        .map(|d| d.id.as_str())
+        .collect()
 }
 
 fn annotation(pod: &Value, key: &str) -> Option<String> {
@@ -289,6 +287,11 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
         .await
         .unwrap();
     assert_eq!(health(&list, "Ascend910-1"), HEALTHY, "its chip 5 is fine");
+    assert_eq!(
+        unhealthy(&list),
+        ["Ascend910-0"],
+        "one faulty chip costs one device: Ascend910-4 reports chip 0"
+    );
     cluster.node.sim(&["fault", "clear", "--phy", "4"]);
     watch
         .until(PATIENCE, |l| health(l, "Ascend910-0") == HEALTHY)
@@ -325,8 +328,11 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
             .await
             .unwrap()
     };
-    assert_eq!(health(&list, "Ascend910-5"), UNHEALTHY, "chip 5's own ID");
-    assert_eq!(health(&list, "Ascend910-0"), HEALTHY);
+    assert_eq!(
+        unhealthy(&list),
+        ["Ascend910-1"],
+        "chip 5's ID reports chip 1 (the swap), so chip 5 costs one device"
+    );
     eventually("the rebuilt map on disk", || file.exists().then_some(())).await;
     assert!(cluster.node.terminate().success());
 }
@@ -508,4 +514,40 @@ async fn dynamic_vnpus_are_created_at_allocate_and_destroyed_when_their_pod_ends
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(cluster.node.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_file_with_a_trailing_newline_authenticates_every_request() {
+    let api = FakeApi::start().await;
+    api.put(
+        "/api/v1/nodes",
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"}}),
+    );
+    let scratch = support::private_dir();
+    let token_file = scratch.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: plugin}}\ncurrent-context: fake\nusers:\n- name: plugin\n  user:\n    tokenFile: {}\n",
+        api.address,
+        token_file.display()
+    );
+    std::fs::write(&kubeconfig, text).unwrap();
+    let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
+    let mut node = Node::start("910-8", &[&kubeconfig_flag], &[("NODE_NAME", "node-a")]).await;
+    eventually("the device-info ConfigMap", || {
+        api.get(CONFIGMAPS, "mindx-dl-deviceinfo-node-a")
+    })
+    .await;
+    assert!(node.terminate().success());
+    let bearer = format!("Bearer {TOKEN}");
+    let seen = api.seen();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization.as_deref() == Some(bearer.as_str())),
+        "every request carries the trimmed token"
+    );
+    let log = std::fs::read_to_string(node.log_file()).unwrap();
+    assert!(!log.contains(TOKEN), "the token is not logged");
 }

@@ -90,6 +90,27 @@ fn the_a3_node_is_recognised_by_board_id_with_two_dies_per_card() {
 }
 
 #[test]
+fn an_a3_outside_a_super_pod_reads_the_drivers_all_ones_as_minus_one() {
+    // The driver's super pod id and server index are 32-bit; "none" is
+    // 0xFFFFFFFF, which upstream (Go int32) writes as -1.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/ffi/topologies/a3-16.json");
+    let mut topology: Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped).unwrap()).unwrap();
+    for card in topology["cards"].as_array_mut().unwrap() {
+        for chip in card["chips"].as_array_mut().unwrap() {
+            chip["spod"]["super_pod_id"] = u32::MAX.into();
+            chip["spod"]["server_index"] = u32::MAX.into();
+        }
+    }
+    let dir = support::private_dir();
+    let path = dir.path().join("a3-no-super-pod.json");
+    std::fs::write(&path, topology.to_string()).unwrap();
+    let node = inspect_json(path.to_str().unwrap());
+    assert_eq!(node["super_pod"]["super_pod_id"], -1);
+    assert_eq!(node["super_pod"]["server_index"], -1);
+}
+
+#[test]
 fn the_310p_duo_node_reports_its_precreated_vnpus() {
     let node = inspect_json("310p-duo-vnpu");
     let chips = chips(&node);

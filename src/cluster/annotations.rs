@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::chip_list::{AnnotationFault, parse_chip_list};
 use super::gojson::{GoObject, GoValue, to_go_json};
 use super::volcano::annotation;
-use crate::device::model::{Family, SuperPod};
+use crate::device::model::{Family, NO_SUPER_POD, SuperPod};
 
 /// Comma-joined kubelet device IDs.
 pub const KLT_DEV: &str = "huawei.com/kltDev";
@@ -31,12 +31,12 @@ pub struct RealChip {
     pub name: String,
     /// RoCE address from DCMI; written as `""` when unknown.
     pub ip: Option<IpAddr>,
-    /// Super device id (A3); `super_device_id` is omitted when unknown.
+    /// Super device id (A3); `super_device_id` is "0" when unknown.
     pub super_device_id: Option<u32>,
 }
 
-/// Where the node sits in a super pod. Outside one: `super_pod_id` -1,
-/// `rack_id` 0, `server_index` "-1".
+/// Where the node sits in a super pod. Without one (the driver reports
+/// none): `super_pod_id` -2, `rack_id` 0, `server_index` "-2", as upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
     pub super_pod_id: i64,
@@ -47,9 +47,9 @@ pub struct Placement {
 impl Default for Placement {
     fn default() -> Self {
         Placement {
-            super_pod_id: -1,
+            super_pod_id: NO_SUPER_POD,
             rack_id: 0,
-            server_index: -1,
+            server_index: NO_SUPER_POD,
         }
     }
 }
@@ -122,7 +122,8 @@ impl WriteBack<'_> {
     /// Go's `Instance` struct in field order: `pod_name`, `server_id` (pod
     /// UID), `host_ip`, `super_pod_id`, `devices`, `rack_id`, `server_index`
     /// (a string), `server_ip`. Devices sorted by phy id; `device_id` is the
-    /// phy id as a string. No devices marshal as `null`, as a nil Go slice.
+    /// phy id as a string, then `device_ip` and (physical chips only)
+    /// `super_device_id`. No devices marshal as `null`, as a nil Go slice.
     pub fn configuration(&self) -> String {
         let mut chips: Vec<&RealChip> = self.real.iter().collect();
         chips.sort_by_key(|chip| chip.phy_id);
@@ -153,10 +154,13 @@ impl WriteBack<'_> {
         let device = GoObject::new()
             .field("device_id", chip.phy_id.to_string())
             .field("device_ip", ip);
-        match chip.super_device_id {
-            Some(sdid) if !self.virtual_ => device.field("super_device_id", sdid.to_string()),
-            _ => device,
+        if self.virtual_ {
+            return device;
         }
+        // As upstream: every physical chip carries one, "0" where the
+        // driver knows none (A3 rank tables read it; Volcano does not).
+        let sdid = chip.super_device_id.unwrap_or(0);
+        device.field("super_device_id", sdid.to_string())
     }
 }
 

@@ -19,6 +19,9 @@ pub struct ChipReport {
     pub network_healthy: bool,
     /// Not allocated to any pod.
     pub free: bool,
+    /// Advertised whole: not carved into static vNPUs. A carved chip is
+    /// never listed as free, since kubelet never offers it whole.
+    pub whole: bool,
     pub recovering: bool,
     /// Current codes with their graded level and fault time (unix ms).
     pub fault_codes: Vec<(FaultCode, FaultLevel, u64)>,
@@ -51,32 +54,35 @@ const PREFIX: &str = "huawei.com/";
 
 /// The `DeviceList` for the node. Keys, as the Go plugin writes them (always
 /// present, empty string when no chip qualifies):
-/// - `huawei.com/T`: healthy, free and not manually separated;
+/// - `huawei.com/T`: healthy, free, whole (not carved into static vNPUs)
+///   and not manually separated;
 /// - `huawei.com/T-Unhealthy`: unhealthy or manually separated;
 /// - `huawei.com/T-NetworkUnhealthy` and `huawei.com/T-Recovering`: 910
 ///   family only (the Go 310 and 310P managers do not write them);
 /// - `huawei.com/T-Fault`: the fault JSON array (`[]` when none).
 ///
-/// Names are sorted by their numeric suffix (`Ascend910-2` before
-/// `Ascend910-10`). A manually separated name that is no chip of this node is
-/// ignored here.
+/// Each list is sorted as strings, as upstream writes them
+/// (`Ascend910-1,Ascend910-10,Ascend910-2`); the fault entries go by the
+/// numeric suffix. A manually separated name that is no chip of this node
+/// is ignored here.
 pub fn device_list(node: &NodeReport) -> DeviceList {
     let chips = sorted_chips(&node.chips);
     let manual: BTreeSet<&str> = node.manually_separated.iter().map(String::as_str).collect();
     let is_manual = |c: &ChipReport| manual.contains(c.name.as_str());
     let names = |pick: &dyn Fn(&ChipReport) -> bool| {
-        let picked: Vec<&str> = chips
+        let mut picked: Vec<&str> = chips
             .iter()
             .filter(|c| pick(c))
             .map(|c| c.name.as_str())
             .collect();
+        picked.sort_unstable();
         picked.join(",")
     };
     let t = &node.resource_type;
     let mut list = DeviceList::new();
     list.insert(
         format!("{PREFIX}{t}"),
-        names(&|c| c.healthy && c.free && !is_manual(c)),
+        names(&|c| c.healthy && c.free && c.whole && !is_manual(c)),
     );
     list.insert(
         format!("{PREFIX}{t}-Unhealthy"),

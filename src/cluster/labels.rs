@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::gojson::{GoObject, GoValue, to_go_json};
 use crate::device::model::{Chip, Family, Inventory};
+use crate::device::naming::{NamingOptions, name_devices};
 
 pub const ACCELERATOR: &str = "accelerator";
 pub const CHIP_NAME: &str = "node.kubernetes.io/npu.chip.name";
@@ -21,6 +22,15 @@ pub const CHIP_MEMORY: &str = "mind-cluster/npu-chip-memory";
 pub const ACCELERATOR_TYPE: &str = "accelerator-type";
 /// `accelerator-type` of Atlas 300I A2 nodes.
 pub const CARD_910B_INFER: &str = "card-910b-infer";
+/// Set on nodes whose every card is an Atlas 300I Duo; Volcano's 300I Duo
+/// handler refuses nodes without it.
+pub const INFER_CARD_TYPE: &str = "infer-card-type";
+/// `infer-card-type` of Atlas 300I Duo nodes.
+pub const CARD_300I_DUO: &str = "card-300i-duo";
+/// The super pod of an A3 node inside one (upstream's topology label).
+pub const TOPO_SUPER_POD_ID: &str = "huawei.com/topotree.superpodid";
+/// DCMI's product type of the Atlas 300I Duo card.
+const ATLAS_300I_DUO: &str = "Atlas 300I Duo";
 pub const BASE_DEVICE_INFOS: &str = "baseDeviceInfos";
 pub const SUPER_POD_ID: &str = "superPodID";
 pub const SERVER_INDEX: &str = "serverIndex";
@@ -91,7 +101,27 @@ pub fn desired_labels(inventory: &Inventory, existing: &BTreeMap<String, String>
     if family == Family::Ascend910B && a300i_a2 {
         out.put(ACCELERATOR_TYPE, CARD_910B_INFER.to_owned());
     }
+    if all_cards_are_300i_duo(inventory) {
+        out.put(INFER_CARD_TYPE, CARD_300I_DUO.to_owned());
+    }
+    let super_pod_id = inventory.super_pod.map(|sp| sp.super_pod_id);
+    if let Some(id) = super_pod_id.filter(|&id| family == Family::Ascend910A3 && id >= 0) {
+        out.put(TOPO_SUPER_POD_ID, id.to_string());
+    }
     out
+}
+
+/// Upstream's rule: at least one chip reports a product type, and every
+/// product type reported is "Atlas 300I Duo" (chips whose product type
+/// the driver does not give are left out, as upstream skips them).
+fn all_cards_are_300i_duo(inventory: &Inventory) -> bool {
+    let mut known = inventory
+        .chips
+        .iter()
+        .filter_map(|chip| chip.product_type.as_deref())
+        .map(str::trim)
+        .peekable();
+    known.peek().is_some() && known.all(|product| product == ATLAS_300I_DUO)
 }
 
 impl DesiredLabels {
@@ -163,46 +193,76 @@ pub fn sanitise_label_value(value: &str) -> Option<String> {
     (!cut.is_empty()).then(|| cut.to_owned())
 }
 
-/// The annotations of §6: `baseDeviceInfos` (Go JSON map chip name ->
-/// `{"IP":"..","SuperDeviceID":n}`; IP `""` and SuperDeviceID 0 when unknown,
-/// as Go's zero values), `superPodID` and `serverIndex` (-1 outside a super
-/// pod) and `serverType` (`A3`, `A5` or `""`). `super_device_id` gives a
-/// chip's super device id (A3) where known. Nothing when there are no chips.
+/// The annotations of §6: `baseDeviceInfos` (Go JSON map device name ->
+/// `{"IP":"..","SuperDeviceID":n}`; IP `""` and SuperDeviceID 0 when
+/// unknown, as Go's zero values), `superPodID` and `serverIndex` (-2 when
+/// the driver reports no super pod) and `serverType` (`A3`, `npu` for
+/// 950/A5 parts, else `""`, as upstream).
+/// Nothing when there are no chips.
+///
+/// `baseDeviceInfos` names what upstream enumerates as the node's devices,
+/// with `options` as the resources are named: each vNPU of a chip carved
+/// into vNPUs, each share slot in share mode, each chip otherwise. Dynamic
+/// vNPU mode changes nothing here: its AI cores are no devices of their
+/// own, and the vNPUs found at start are listed as in static mode.
+/// Volcano derives the node's chip list from these keys: a key with more
+/// than one `-` (a vNPU) makes it use the ConfigMap's list instead, so a
+/// chip kubelet never sees whole must not be listed whole here.
 pub fn desired_annotations(
     inventory: &Inventory,
-    super_device_id: impl Fn(&Chip) -> Option<u32>,
+    options: NamingOptions,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let Some(family) = inventory.family() else {
         return out;
     };
-    let infos: BTreeMap<String, GoValue> = inventory
-        .chips
-        .iter()
-        .map(|chip| {
+    let infos: BTreeMap<String, GoValue> = base_devices(inventory, options)
+        .into_iter()
+        .map(|(name, chip)| {
             let ip = chip.ip.map(|ip| ip.to_string()).unwrap_or_default();
             let info = GoObject::new()
                 .field("IP", ip)
-                .field("SuperDeviceID", super_device_id(chip).unwrap_or(0));
-            (chip.name(), GoValue::Object(info))
+                .field("SuperDeviceID", chip.super_device_id.unwrap_or(0));
+            (name, GoValue::Object(info))
         })
         .collect();
     out.insert(
         BASE_DEVICE_INFOS.to_owned(),
         to_go_json(&GoValue::Map(infos)),
     );
-    let super_pod = inventory.super_pod.as_ref();
-    let super_pod_id = super_pod.map_or(-1, |sp| sp.super_pod_id);
-    let server_index = super_pod.map_or(-1, |sp| sp.server_index);
+    let (super_pod_id, server_index) = inventory.super_pod_placement();
     out.insert(SUPER_POD_ID.to_owned(), super_pod_id.to_string());
     out.insert(SERVER_INDEX.to_owned(), server_index.to_string());
     let server_type = match family {
         Family::Ascend910A3 => "A3",
-        Family::Ascend950 => "A5",
+        Family::Ascend950 => "npu",
         _ => "",
     };
     out.insert(SERVER_TYPE_ANNOTATION.to_owned(), server_type.to_owned());
     out
+}
+
+/// The `baseDeviceInfos` keys with the chip behind each: the device IDs as
+/// named with `options` outside dynamic vNPU mode. Should the chips not be
+/// nameable so (which discovery and the flag checks rule out), the chips'
+/// own names.
+fn base_devices(inventory: &Inventory, options: NamingOptions) -> Vec<(String, &Chip)> {
+    let options = NamingOptions {
+        dynamic_vnpu: false,
+        ..options
+    };
+    let Ok(naming) = name_devices(inventory, options) else {
+        return inventory.chips.iter().map(|c| (c.name(), c)).collect();
+    };
+    naming
+        .resources
+        .iter()
+        .flat_map(|resource| &resource.devices)
+        .filter_map(|device| {
+            let chip = inventory.chip_by_phy(device.backing.phy_id())?;
+            Some((device.id.clone(), chip))
+        })
+        .collect()
 }
 
 /// Merge patch setting only the desired labels and annotations whose value

@@ -61,8 +61,10 @@ pub fn discover(api: &Api, sys_root: &Path) -> Result<Inventory, DiscoveryError>
                 chip.super_device_id = spod.map(|s| s.sdid);
                 if super_pod.is_none() {
                     super_pod = spod.map(|spod| SuperPod {
-                        super_pod_id: i64::from(spod.super_pod_id),
-                        server_index: i64::from(spod.server_index),
+                        // 32-bit as the driver's int fields (and Go's
+                        // int32): "no super pod" is 0xFFFFFFFF, i.e. -1.
+                        super_pod_id: i64::from(spod.super_pod_id.cast_signed()),
+                        server_index: i64::from(spod.server_index.cast_signed()),
                         sdid: spod.sdid,
                     });
                 }

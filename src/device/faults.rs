@@ -1,10 +1,11 @@
 //! Fault codes and their levels (compat §7): the `faultCode.json` table
-//! format, our small built-in default table, and the grading rules
+//! format, the built-in default (upstream's shipped table), and the grading rules
 //! (worst level wins; an unknown code is graded by its event severity).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -290,17 +291,14 @@ impl FaultTable {
         Ok((FaultTable { levels }, warnings))
     }
 
-    /// Our own small default, used until an operator supplies the full table
-    /// with `--fault-code-file` or ConfigMap `kube-system/mindx-dl-fault-config`
-    /// (key `faultCode.json`). It names only codes whose meaning is public
-    /// (the plugin's own synthetic and network codes, documented HBM and
-    /// AI Core events); every other code falls to the unknown-code rule, which
-    /// isolates the chip unless the event's severity is minor. See
-    /// [`BUILTIN`] for the reason behind each entry.
+    /// The default table: the `faultCode.json` shipped with the Go plugin
+    /// (`faults/faultCode.json`, its source named in NOTICE), so every code
+    /// is graded as upstream grades it until an operator supplies another
+    /// table with `--fault-code-file` or ConfigMap
+    /// `kube-system/mindx-dl-fault-config` (key `faultCode.json`). Its three
+    /// codes wider than 32 bits are skipped, as [`FaultTable::parse`] does.
     pub fn builtin() -> FaultTable {
-        FaultTable {
-            levels: BUILTIN.iter().map(|&(c, l, _)| (FaultCode(c), l)).collect(),
-        }
+        SHIPPED.clone()
     }
 
     /// The level the table gives `code`, if it lists it.
@@ -362,25 +360,18 @@ impl FaultTable {
     }
 }
 
-/// The built-in table: (code, level, why). Levels follow the public meaning
-/// of each event; codes not listed are graded by the unknown-code rule.
-#[rustfmt::skip]
-pub const BUILTIN: &[(u32, FaultLevel, &str)] = &[
-    (0x8107_8603, FaultLevel::NotHandleFault, "RoCE link down; graded as network after linkdownTimeout"),
-    (0x8107_8607, FaultLevel::NotHandleFault, "UBoE port down; graded as network"),
-    (0x8C2F_A009, FaultLevel::NotHandleFault, "device reset finished; informational"),
-    (0x80E0_1809, FaultLevel::NotHandleFault, "HBM patrol multi-bit ECC; the driver isolates the row"),
-    (0x8107_8605, FaultLevel::SubHealth, "RoCE performance event (watched by the CANN profiler)"),
-    (0x819B_8605, FaultLevel::SubHealth, "performance event (watched by the CANN profiler)"),
-    (0x81AD_8605, FaultLevel::SubHealth, "performance event (watched by the CANN profiler)"),
-    (0x80C9_8000, FaultLevel::RestartRequest, "AI Core instruction (iCache) check failed; re-run the task"),
-    (0x80C9_8009, FaultLevel::RestartRequest, "AI Core bus access error; re-run the task"),
-    (0x80CB_8009, FaultLevel::RestartRequest, "AI Vector bus access error; re-run the task"),
-    (0x80CB_800A, FaultLevel::RestartRequest, "AI Vector operator timeout, NPU hot-reset itself; re-run"),
-    (0x80E0_1801, FaultLevel::RestartBusiness, "HBM multi-bit ECC; the job's memory is corrupt, restart it"),
-    (0x40F8_4E00, FaultLevel::RestartNPU, "card dropped (health -8012, synthetic); a reset may revive it"),
-    (0x80E1_8402, FaultLevel::SeparateNPU, "HBM multi-bit ECC, 64 rows isolated; replace the part"),
-];
+/// Upstream's shipped `faultCode.json`, built into the binary.
+pub const SHIPPED_FAULT_CODES: &[u8] = include_bytes!("faults/faultCode.json");
+
+/// [`SHIPPED_FAULT_CODES`], parsed once. The bytes are fixed at build time
+/// and `the_builtin_table_is_the_shipped_upstream_table` parses them, so
+/// the parse cannot fail in a binary whose tests passed.
+static SHIPPED: LazyLock<FaultTable> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    FaultTable::parse(SHIPPED_FAULT_CODES, usize::MAX)
+        .map(|(table, _)| table)
+        .expect("the built-in faultCode.json parses (see the unit test)")
+});
 
 fn json_kind(v: &Value) -> &'static str {
     match v {

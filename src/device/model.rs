@@ -214,6 +214,11 @@ pub struct SuperPod {
     pub sdid: u32,
 }
 
+/// The super pod id and server index written to the cluster when the driver
+/// reports no super pod (its query fails on parts without one): upstream's
+/// -2. An A3 outside a super pod answers -1 itself.
+pub const NO_SUPER_POD: i64 = -2;
+
 /// Everything discovery found, chips sorted by phy id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inventory {
@@ -227,6 +232,14 @@ impl Inventory {
     /// The node's family; discovery guarantees all chips share one.
     pub fn family(&self) -> Option<Family> {
         self.chips.first().map(|chip| chip.family)
+    }
+
+    /// `(super pod id, server index)` as the cluster sees them: the
+    /// driver's, else [`NO_SUPER_POD`] for both.
+    pub fn super_pod_placement(&self) -> (i64, i64) {
+        self.super_pod.map_or((NO_SUPER_POD, NO_SUPER_POD), |sp| {
+            (sp.super_pod_id, sp.server_index)
+        })
     }
 
     pub fn chip_by_phy(&self, phy_id: u32) -> Option<&Chip> {

@@ -85,6 +85,7 @@ pub fn node_report(
                 healthy: state.is_some_and(|s| s.healthy),
                 network_healthy: state.is_none_or(|s| s.network_healthy),
                 free: !used.contains(&chip.phy_id),
+                whole: chip.vnpus.is_empty(),
                 recovering: state.is_some_and(|s| s.recovering),
                 fault_codes: state
                     .map(|s| {
@@ -97,12 +98,12 @@ pub fn node_report(
             }
         })
         .collect();
-    let super_pod = inventory.super_pod.as_ref();
+    let (super_pod_id, server_index) = inventory.super_pod_placement();
     NodeReport {
         resource_type: family.map_or("npu", |f| f.resource_type()).to_owned(),
         family_is_910: family.is_some_and(|f| f.is_910_family()),
-        super_pod_id: super_pod.map_or(-1, |sp| sp.super_pod_id),
-        server_index: super_pod.map_or(-1, |sp| sp.server_index),
+        super_pod_id,
+        server_index,
         update_time,
         manually_separated: manually_separated.to_vec(),
         chips,

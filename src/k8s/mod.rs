@@ -12,6 +12,7 @@ pub mod object;
 pub mod podresources;
 pub mod pods;
 pub mod reconcile;
+pub mod token;
 pub mod volcano;
 pub mod writeback;
 
@@ -92,7 +93,8 @@ pub fn unix_seconds() -> i64 {
 }
 
 /// Builds the API client: `--kubeconfig`/`KUBECONFIG` when given, else the
-/// in-cluster ServiceAccount. Errors name the source, never its contents.
+/// in-cluster ServiceAccount (its token file read by [`token`]). Errors
+/// name the source, never its contents.
 pub async fn connect(config: &Config) -> anyhow::Result<Client> {
     let kube_config = match &config.paths.kubeconfig {
         Some(path) => {
@@ -104,7 +106,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Client> {
         }
         None => kube::Config::incluster().context("in-cluster Kubernetes configuration")?,
     };
-    Client::try_from(kube_config).context("cannot build the Kubernetes client")
+    token::client_for(kube_config).context("cannot build the Kubernetes client")
 }
 
 /// What a Volcano-mode resource service needs beyond its own context.

@@ -22,8 +22,17 @@ use crate::cluster::labels::{desired_annotations, desired_labels, node_patch_for
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::monitor::MonitorCommand;
+use crate::device::naming::NamingOptions;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
+/// How `baseDeviceInfos` names the devices: whole chips and static vNPUs.
+/// The agent is not told `-shareDevCount` or `-use310PMixedInsert` (see
+/// docs/migration.md, differences from upstream).
+const BASE_DEVICE_NAMING: NamingOptions = NamingOptions {
+    share_dev_count: 1,
+    mixed_insert_310p: false,
+    dynamic_vnpu: false,
+};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `huawei.com/Ascend910-Recover` for chips of `resource_type`.
@@ -160,7 +169,7 @@ impl NodeAgent {
         for issue in &labels.issues {
             tracing::warn!(%issue, "node label");
         }
-        let annotations = desired_annotations(&self.inventory, |chip| chip.super_device_id);
+        let annotations = desired_annotations(&self.inventory, BASE_DEVICE_NAMING);
         let mut patched = false;
         if let Some(patch) = node_patch_for(node, &labels.labels, &annotations) {
             self.patch(api, &patch).await?;

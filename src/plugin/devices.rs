@@ -29,18 +29,20 @@ pub fn device_list(resource: &Resource, snapshot: &Snapshot, facts: &ChipFacts) 
 /// [`device_list`] where `real(id)` may name another chip whose health a
 /// device reports (Volcano mode: the chip the pod really got). NUMA stays
 /// the advertised chip's, as kubelet's topology hints are about that ID.
+/// Which chip each device reports: [`reported_chips`].
 pub fn device_list_with(
     resource: &Resource,
     snapshot: &Snapshot,
     facts: &ChipFacts,
     real: impl Fn(&str) -> Option<u32>,
 ) -> Vec<Device> {
+    let reported = reported_chips(resource, real);
     resource
         .devices
         .iter()
-        .map(|device| {
+        .zip(reported)
+        .map(|(device, phy)| {
             let nominal = device.backing.phy_id();
-            let phy = real(&device.id).unwrap_or(nominal);
             Device {
                 id: device.id.clone(),
                 health: if snapshot.is_healthy(phy) {
@@ -54,6 +56,54 @@ pub fn device_list_with(
                 }),
             }
         })
+        .collect()
+}
+
+/// The chip whose health each device of `resource` reports, in device
+/// order. A device `real` maps reports that chip. On a resource of whole
+/// chips every chip is reported by exactly one device, so a fault costs one
+/// device, as upstream: a mapped device takes its real chip (the first of
+/// two mapped to one chip keeps it); an unmapped device keeps its own chip
+/// unless a mapped device took it; the devices left take the chips left
+/// (whose own devices were mapped elsewhere), both in device order. In the
+/// plain swap (ID 1 mapped to chip 3) ID 3 reports chip 1. Sub-chip devices
+/// (vNPUs, share slots, AI cores) report their mapped or own chip.
+pub fn reported_chips(resource: &Resource, real: impl Fn(&str) -> Option<u32>) -> Vec<u32> {
+    let own: Vec<u32> = resource
+        .devices
+        .iter()
+        .map(|d| d.backing.phy_id())
+        .collect();
+    let mapped: Vec<Option<u32>> = resource.devices.iter().map(|d| real(&d.id)).collect();
+    let whole_chips = resource
+        .devices
+        .iter()
+        .all(|d| matches!(d.backing, Backing::Chip { .. }));
+    if !whole_chips {
+        return own
+            .iter()
+            .zip(&mapped)
+            .map(|(&own, &mapped)| mapped.unwrap_or(own))
+            .collect();
+    }
+    let chips: BTreeSet<u32> = own.iter().copied().collect();
+    let mut reported: Vec<Option<u32>> = vec![None; own.len()];
+    let mut taken = BTreeSet::new();
+    for (slot, target) in reported.iter_mut().zip(&mapped) {
+        if let Some(phy) = target.filter(|phy| chips.contains(phy) && taken.insert(*phy)) {
+            *slot = Some(phy);
+        }
+    }
+    for (slot, &phy) in reported.iter_mut().zip(&own) {
+        if slot.is_none() && taken.insert(phy) {
+            *slot = Some(phy);
+        }
+    }
+    let mut left = chips.difference(&taken).copied();
+    reported
+        .iter()
+        .zip(&own)
+        .map(|(slot, &phy)| slot.or_else(|| left.next()).unwrap_or(phy))
         .collect()
 }
 

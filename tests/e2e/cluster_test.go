@@ -267,12 +267,13 @@ type configuration910 struct {
 }
 
 type device910 struct {
-	DeviceID string `json:"device_id"`
-	DeviceIP string `json:"device_ip"`
+	DeviceID      string `json:"device_id"`
+	DeviceIP      string `json:"device_ip"`
+	SuperDeviceID string `json:"super_device_id"`
 }
 
-// wantConfiguration is the exact annotation for a pod given chips, outside
-// any super pod.
+// wantConfiguration is the exact annotation for a pod given chips, on a
+// part without super-pod info.
 func wantConfiguration(t *testing.T, topo topology, pod *corev1.Pod, nodeIP string, chips []string) string {
 	t.Helper()
 	phys := make([]int, 0, len(chips))
@@ -280,9 +281,11 @@ func wantConfiguration(t *testing.T, topo topology, pod *corev1.Pod, nodeIP stri
 		phys = append(phys, phyOf(t, c))
 	}
 	sort.Ints(phys)
-	cfg := configuration910{PodName: pod.Name, ServerID: string(pod.UID), HostIP: nodeIP, SuperPodID: -1, ServerIdx: "-1", ServerIP: nodeIP}
+	// -2: no super pod (DCMI has no super-pod info on a 910), as upstream
+	// writes it (compat §11).
+	cfg := configuration910{PodName: pod.Name, ServerID: string(pod.UID), HostIP: nodeIP, SuperPodID: -2, ServerIdx: "-2", ServerIP: nodeIP}
 	for _, p := range phys {
-		cfg.Devices = append(cfg.Devices, device910{DeviceID: strconv.Itoa(p), DeviceIP: topo.deviceIP(p)})
+		cfg.Devices = append(cfg.Devices, device910{DeviceID: strconv.Itoa(p), DeviceIP: topo.deviceIP(p), SuperDeviceID: "0"})
 	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
@@ -390,8 +393,8 @@ func readDeviceInfo(ctx context.Context, c *kubernetes.Clientset, node string) (
 	if want := checkCode(d.cfg.DeviceInfo.DeviceList, d.cfg.DeviceInfo.UpdateTime); d.cfg.CheckCode != want {
 		problems = append(problems, fmt.Sprintf("CheckCode %q, want %q (SHA-256 of Go's encoding/json of DeviceList and UpdateTime)", d.cfg.CheckCode, want))
 	}
-	if d.cfg.SuperPodID != -1 || d.cfg.ServerIndex != -1 {
-		problems = append(problems, fmt.Sprintf("SuperPodID %d ServerIndex %d, want -1 -1 outside a super pod", d.cfg.SuperPodID, d.cfg.ServerIndex))
+	if d.cfg.SuperPodID != -2 || d.cfg.ServerIndex != -2 {
+		problems = append(problems, fmt.Sprintf("SuperPodID %d ServerIndex %d, want -2 -2 on a part without super-pod info (compat §11)", d.cfg.SuperPodID, d.cfg.ServerIndex))
 	}
 	return d, problems, nil
 }

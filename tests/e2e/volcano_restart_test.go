@@ -26,11 +26,16 @@ func (c *cluster) faultsFollowTheMap(t *testing.T, when string) {
 	if len(faults) == 0 {
 		t.Fatalf("kubelet chose the same IDs as Volcano's chips (map %v): the map cannot be told from the names", c.m)
 	}
+	// One faulty chip costs exactly one kubelet ID: the one reporting it.
+	reported := c.m.reported(8)
 	var want []string
 	for _, id := range allChips(8) {
-		if !strings.Contains(","+strings.Join(faults, ",")+",", ","+c.m.realOf(id)+",") {
+		if !strings.Contains(","+strings.Join(faults, ",")+",", ","+reported[id]+",") {
 			want = append(want, id)
 		}
+	}
+	if got := 8 - len(want); got != len(faults) {
+		t.Fatalf("%s: faults on %v would cost %d kubelet IDs (reported %v); each chip is reported by exactly one", when, faults, got, reported)
 	}
 	for _, f := range faults {
 		c.raise(t, strconv.Itoa(phyOf(t, f)))

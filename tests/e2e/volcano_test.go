@@ -40,13 +40,40 @@ const (
 // position in huawei.com/kltDev and huawei.com/AscendReal).
 type chipMap map[string]string
 
-// realOf is the chip behind a kubelet ID: its Volcano chip, else the chip
-// it is named after.
-func (m chipMap) realOf(id string) string {
-	if r, ok := m[id]; ok {
-		return r
+// reported is the chip whose health each kubelet ID reports (compat §11,
+// as upstream): every chip by exactly one ID. Taking the IDs in device
+// order, a mapped ID reports its real chip (the first mapped to a chip
+// keeps it), an unmapped ID its own chip unless a mapped ID took it, and
+// the IDs left report the chips left, both in device order.
+func (m chipMap) reported(chips int) map[string]string {
+	ids := make([]string, chips)
+	for i := range ids {
+		ids[i] = chipName(i)
 	}
-	return id
+	out := map[string]string{}
+	taken := map[string]bool{}
+	for _, id := range ids {
+		if r, ok := m[id]; ok && !taken[r] {
+			out[id], taken[r] = r, true
+		}
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok && !taken[id] {
+			out[id], taken[id] = id, true
+		}
+	}
+	var left []string
+	for _, id := range ids {
+		if !taken[id] {
+			left = append(left, id)
+		}
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok && len(left) > 0 {
+			out[id], left = left[0], left[1:]
+		}
+	}
+	return out
 }
 
 // reals are the chips Volcano allocations use, sorted.

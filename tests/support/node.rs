@@ -12,6 +12,19 @@ use kubelet_standin::{Device, Kubelet, PluginClient, RegisterRequest, Watch};
 /// live in the benchmark, not here.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// Polls `check` every 50 ms until it gives a value; panics naming `what`
+/// after [`PATIENCE`].
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub struct Node {
     pub dir: tempfile::TempDir,
     pub kubelet: Kubelet,

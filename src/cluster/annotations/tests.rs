@@ -45,7 +45,7 @@ fn the_write_back_of_physical_910_chips_matches_go_byte_for_byte() {
         (ASCEND_REAL.to_owned(), "Ascend910-10,Ascend910-1,Ascend910-0".to_owned()),
         (
             CONFIGURATION_910.to_owned(),
-            r#"{"pod_name":"job-0","server_id":"6f1c2a9e-1b2c-4d5e-8f90-0a1b2c3d4e5f","host_ip":"10.0.0.7","super_pod_id":-1,"devices":[{"device_id":"0","device_ip":"192.168.100.101"},{"device_id":"1","device_ip":"192.168.100.102"},{"device_id":"10","device_ip":""}],"rack_id":0,"server_index":"-1","server_ip":"10.0.0.7"}"#.to_owned(),
+            r#"{"pod_name":"job-0","server_id":"6f1c2a9e-1b2c-4d5e-8f90-0a1b2c3d4e5f","host_ip":"10.0.0.7","super_pod_id":-2,"devices":[{"device_id":"0","device_ip":"192.168.100.101","super_device_id":"0"},{"device_id":"1","device_ip":"192.168.100.102","super_device_id":"0"},{"device_id":"10","device_ip":"","super_device_id":"0"}],"rack_id":0,"server_index":"-2","server_ip":"10.0.0.7"}"#.to_owned(),
         ),
     ]);
     assert_eq!(out, expected);
@@ -101,7 +101,7 @@ fn a_vnpu_write_back_has_no_ascend_real_and_loopback_device_ips() {
     assert!(!out.contains_key(ASCEND_REAL));
     assert_eq!(
         out.get(CONFIGURATION_910).unwrap(),
-        r#"{"pod_name":"infer-0","server_id":"uid-v","host_ip":"10.0.0.9","super_pod_id":-1,"devices":[{"device_id":"0","device_ip":"127.0.0.1"}],"rack_id":0,"server_index":"-1","server_ip":"10.0.0.9"}"#
+        r#"{"pod_name":"infer-0","server_id":"uid-v","host_ip":"10.0.0.9","super_pod_id":-2,"devices":[{"device_id":"0","device_ip":"127.0.0.1"}],"rack_id":0,"server_index":"-2","server_ip":"10.0.0.9"}"#
     );
 }
 
@@ -118,7 +118,7 @@ fn no_devices_marshal_as_null_like_a_nil_go_slice() {
     );
     assert_eq!(
         out.get(CONFIGURATION_910).unwrap(),
-        r#"{"pod_name":"empty-0","server_id":"uid-e","host_ip":"10.0.0.9","super_pod_id":-1,"devices":null,"rack_id":0,"server_index":"-1","server_ip":"10.0.0.9"}"#
+        r#"{"pod_name":"empty-0","server_id":"uid-e","host_ip":"10.0.0.9","super_pod_id":-2,"devices":null,"rack_id":0,"server_index":"-2","server_ip":"10.0.0.9"}"#
     );
 }
 

@@ -10,6 +10,7 @@ fn chip(n: u32) -> ChipReport {
         healthy: true,
         network_healthy: true,
         free: true,
+        whole: true,
         recovering: false,
         fault_codes: vec![],
     }
@@ -184,15 +185,27 @@ fn an_allocated_or_unhealthy_chip_is_not_free() {
 }
 
 #[test]
-fn names_are_ordered_by_their_numeric_suffix() {
+fn names_in_each_list_are_sorted_as_strings_like_upstream() {
     let mut recovering = chip(12);
     recovering.recovering = true;
     let list = device_list(&node(vec![chip(10), chip(2), recovering, chip(1)]));
     assert_eq!(
         list["huawei.com/Ascend910"],
-        "Ascend910-1,Ascend910-2,Ascend910-10,Ascend910-12"
+        "Ascend910-1,Ascend910-10,Ascend910-12,Ascend910-2"
     );
     assert_eq!(list["huawei.com/Ascend910-Recovering"], "Ascend910-12");
+}
+
+#[test]
+fn a_chip_carved_into_static_vnpus_is_never_listed_free() {
+    let mut carved = chip(0);
+    carved.whole = false;
+    let mut carved_and_sick = chip(1);
+    carved_and_sick.whole = false;
+    carved_and_sick.healthy = false;
+    let list = device_list(&node(vec![carved, carved_and_sick, chip(2), chip(3)]));
+    assert_eq!(list["huawei.com/Ascend910"], "Ascend910-2,Ascend910-3");
+    assert_eq!(list["huawei.com/Ascend910-Unhealthy"], "Ascend910-1");
 }
 
 #[test]
@@ -321,6 +334,7 @@ fn any_chip() -> impl Strategy<Value = ChipReport> {
                 healthy,
                 network_healthy,
                 free,
+                whole: true,
                 recovering,
                 fault_codes,
             },

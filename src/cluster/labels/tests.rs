@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 
 use super::*;
-use crate::device::model::{MemoryKind, SuperPod, fixtures};
+use crate::device::model::{MemoryKind, SuperPod, Vnpu, fixtures};
 
 fn chip(phy_id: u32, family: Family, chip_name: &str) -> Chip {
     Chip {
@@ -33,6 +33,38 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+const WHOLE_CHIPS: NamingOptions = NamingOptions {
+    share_dev_count: 1,
+    mixed_insert_310p: false,
+    dynamic_vnpu: false,
+};
+
+/// An Atlas 300I Duo node like the `310p-duo-vnpu` topology: two cards of
+/// two chips; chip 0 carved into two vir02 vNPUs, chip 1 into a vir04.
+fn node_300i_duo() -> Inventory {
+    let mut chips: Vec<Chip> = (0..4)
+        .map(|phy| Chip {
+            card_id: i32::try_from(phy / 2).unwrap(),
+            product_type: Some("Atlas 300I Duo".into()),
+            ..chip(phy, Family::Ascend310P, "310P3")
+        })
+        .collect();
+    let vnpu = |vdev_id, template: &str| Vnpu {
+        vdev_id,
+        template: template.into(),
+        aicore: 2,
+    };
+    chips[0].vnpus = vec![vnpu(100, "vir02"), vnpu(101, "vir02")];
+    chips[1].vnpus = vec![vnpu(102, "vir04")];
+    inventory(chips)
+}
+
+fn base_device_names(annotations: &BTreeMap<String, String>) -> Vec<String> {
+    let infos: serde_json::Map<String, Value> =
+        serde_json::from_str(&annotations[BASE_DEVICE_INFOS]).unwrap();
+    infos.keys().cloned().collect()
 }
 
 fn node_910b3() -> Inventory {
@@ -180,7 +212,7 @@ fn base_device_infos_match_go_byte_for_byte_with_go_map_key_order() {
     chips[0].ip = Some("192.168.100.101".parse().unwrap());
     chips[1].ip = Some("192.168.100.102".parse().unwrap());
     chips[3].ip = Some("192.168.100.111".parse().unwrap());
-    let annotations = desired_annotations(&inventory(chips), |_| None);
+    let annotations = desired_annotations(&inventory(chips), WHOLE_CHIPS);
     assert_eq!(
         annotations,
         map(&[
@@ -188,8 +220,8 @@ fn base_device_infos_match_go_byte_for_byte_with_go_map_key_order() {
                 BASE_DEVICE_INFOS,
                 r#"{"Ascend910-0":{"IP":"192.168.100.101","SuperDeviceID":0},"Ascend910-1":{"IP":"192.168.100.102","SuperDeviceID":0},"Ascend910-10":{"IP":"192.168.100.111","SuperDeviceID":0},"Ascend910-2":{"IP":"","SuperDeviceID":0}}"#
             ),
-            (SUPER_POD_ID, "-1"),
-            (SERVER_INDEX, "-1"),
+            (SUPER_POD_ID, "-2"),
+            (SERVER_INDEX, "-2"),
             (SERVER_TYPE_ANNOTATION, ""),
         ])
     );
@@ -202,13 +234,16 @@ fn a3_annotations_carry_super_pod_placement_and_super_device_ids() {
         .collect();
     chips[0].ip = Some("192.168.1.0".parse().unwrap());
     chips[1].ip = Some("192.168.1.1".parse().unwrap());
+    for chip in &mut chips {
+        chip.super_device_id = Some(37_748_736 + chip.phy_id);
+    }
     let mut inv = inventory(chips);
     inv.super_pod = Some(SuperPod {
         super_pod_id: 3,
         server_index: 5,
         sdid: 37_748_736,
     });
-    let annotations = desired_annotations(&inv, |chip| Some(37_748_736 + chip.phy_id));
+    let annotations = desired_annotations(&inv, WHOLE_CHIPS);
     assert_eq!(
         annotations.get(BASE_DEVICE_INFOS).unwrap(),
         r#"{"Ascend910-0":{"IP":"192.168.1.0","SuperDeviceID":37748736},"Ascend910-1":{"IP":"192.168.1.1","SuperDeviceID":37748737}}"#
@@ -225,7 +260,7 @@ fn a_node_without_chips_gets_no_labels_or_annotations() {
         desired_labels(&empty, &BTreeMap::new()),
         DesiredLabels::default()
     );
-    assert!(desired_annotations(&empty, |_| None).is_empty());
+    assert!(desired_annotations(&empty, WHOLE_CHIPS).is_empty());
 }
 
 #[test]
@@ -294,4 +329,114 @@ proptest! {
             prop_assert_eq!(sanitise_label_value(&value), Some(value.clone()));
         }
     }
+}
+
+#[test]
+fn a_chip_carved_into_static_vnpus_is_listed_by_its_vnpus_in_base_device_infos() {
+    let annotations = desired_annotations(&node_300i_duo(), WHOLE_CHIPS);
+    assert_eq!(
+        base_device_names(&annotations),
+        [
+            "Ascend310P-2",
+            "Ascend310P-2c-100-0",
+            "Ascend310P-2c-101-0",
+            "Ascend310P-3",
+            "Ascend310P-4c-102-1",
+        ]
+    );
+}
+
+#[test]
+fn base_device_infos_follow_share_mode_and_ignore_dynamic_vnpu_mode() {
+    let chips = || {
+        (0..2)
+            .map(|phy| chip(phy, Family::Ascend310P, "310P3"))
+            .collect()
+    };
+    let shared = NamingOptions {
+        share_dev_count: 2,
+        ..WHOLE_CHIPS
+    };
+    let annotations = desired_annotations(&inventory(chips()), shared);
+    assert_eq!(
+        base_device_names(&annotations),
+        [
+            "Ascend310P-0-0",
+            "Ascend310P-0-1",
+            "Ascend310P-1-0",
+            "Ascend310P-1-1"
+        ]
+    );
+    let dynamic = NamingOptions {
+        dynamic_vnpu: true,
+        ..WHOLE_CHIPS
+    };
+    let annotations = desired_annotations(&inventory(chips()), dynamic);
+    assert_eq!(
+        base_device_names(&annotations),
+        ["Ascend310P-0", "Ascend310P-1"]
+    );
+    // vNPUs found at start are listed in dynamic mode too, as upstream.
+    assert_eq!(
+        desired_annotations(&node_300i_duo(), dynamic),
+        desired_annotations(&node_300i_duo(), WHOLE_CHIPS)
+    );
+}
+
+#[test]
+fn a_node_of_atlas_300i_duo_cards_only_is_labelled_for_volcanos_duo_handler() {
+    let duo = desired_labels(&node_300i_duo(), &BTreeMap::new());
+    assert_eq!(
+        duo.labels.get(INFER_CARD_TYPE).map(String::as_str),
+        Some(CARD_300I_DUO)
+    );
+    let mut mixed = node_300i_duo();
+    mixed.chips[3].product_type = Some("Atlas 300I Pro".into());
+    let labels = desired_labels(&mixed, &BTreeMap::new()).labels;
+    assert!(!labels.contains_key(INFER_CARD_TYPE), "one card is no Duo");
+    let mut unknown = node_300i_duo();
+    for chip in &mut unknown.chips {
+        chip.product_type = None;
+    }
+    let labels = desired_labels(&unknown, &BTreeMap::new()).labels;
+    assert!(
+        !labels.contains_key(INFER_CARD_TYPE),
+        "no product type known"
+    );
+    let labels = desired_labels(&node_910b3(), &BTreeMap::new()).labels;
+    assert!(!labels.contains_key(INFER_CARD_TYPE));
+}
+
+#[test]
+fn an_a3_node_inside_a_super_pod_gets_the_topology_label_others_do_not() {
+    let a3 = || inventory(vec![chip(0, Family::Ascend910A3, "Ascend910")]);
+    let placed = |super_pod_id| {
+        let mut inv = a3();
+        inv.super_pod = Some(SuperPod {
+            super_pod_id,
+            server_index: 0,
+            sdid: 1,
+        });
+        desired_labels(&inv, &BTreeMap::new()).labels
+    };
+    assert_eq!(
+        placed(3).get(TOPO_SUPER_POD_ID).map(String::as_str),
+        Some("3")
+    );
+    assert!(!placed(-1).contains_key(TOPO_SUPER_POD_ID), "outside one");
+    let labels = desired_labels(&a3(), &BTreeMap::new()).labels;
+    assert!(!labels.contains_key(TOPO_SUPER_POD_ID), "no super pod info");
+    let labels = desired_labels(&node_910b3(), &BTreeMap::new()).labels;
+    assert!(!labels.contains_key(TOPO_SUPER_POD_ID));
+}
+
+#[test]
+fn the_server_type_annotation_is_a3_npu_or_empty_as_upstream_writes_it() {
+    let server_type = |family, name: &str| {
+        let annotations = desired_annotations(&inventory(vec![chip(0, family, name)]), WHOLE_CHIPS);
+        annotations[SERVER_TYPE_ANNOTATION].clone()
+    };
+    assert_eq!(server_type(Family::Ascend910A3, "Ascend910"), "A3");
+    assert_eq!(server_type(Family::Ascend950, "Ascend950PR"), "npu");
+    assert_eq!(server_type(Family::Ascend910B, "910B3"), "");
 }

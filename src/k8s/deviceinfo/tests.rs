@@ -344,3 +344,18 @@ async fn needs_write_also_restores_a_missing_label_or_key() {
     assert!(needs_write(Some(&keyless), &cfg));
     assert!(needs_write(None, &cfg));
 }
+
+#[test]
+fn the_cfg_says_minus_two_for_super_pod_and_server_index_without_a_super_pod() {
+    let chips = (0..2).map(|phy| chip(phy, Family::Ascend910B)).collect();
+    let mut inv = inventory(chips);
+    let report = node_report(&inv, &mock::snapshot(2, &[]), &BTreeSet::new(), &[], 5);
+    assert_eq!((report.super_pod_id, report.server_index), (-2, -2));
+    inv.super_pod = Some(crate::device::model::SuperPod {
+        super_pod_id: 7,
+        server_index: 3,
+        sdid: 1,
+    });
+    let report = node_report(&inv, &mock::snapshot(2, &[]), &BTreeSet::new(), &[], 5);
+    assert_eq!((report.super_pod_id, report.server_index), (7, 3));
+}

@@ -115,7 +115,7 @@ async fn labels_and_annotations_are_patched_only_where_they_differ() {
     assert_eq!(labels["huawei.com/driver.version"], "24.1.rc2");
     assert_eq!(labels["mind-cluster/npu-chip-memory"], "64G");
     let annotations = &patch.body["metadata"]["annotations"];
-    assert_eq!(annotations["superPodID"], "-1");
+    assert_eq!(annotations["superPodID"], "-2", "no super pod on a 910B");
     assert!(
         annotations["baseDeviceInfos"]
             .as_str()
@@ -257,4 +257,20 @@ async fn an_idle_node_is_patched_once_and_never_polled() {
         "{} wakes",
         metrics.reporter_wakes("node")
     );
+}
+
+#[tokio::test]
+async fn a_node_without_any_annotations_or_labels_is_annotated_not_a_crash() {
+    // Upstream panics on such a Node; its metadata has no maps at all.
+    let bare = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"}});
+    let (client, log) = mock::client(mock::echo);
+    let (agent, _, _keep) = make_agent(client, false, mock::snapshot(4, &[]));
+    let api: Api<Node> = Api::all(agent.client.clone());
+    agent.pass(&api, &as_node(bare)).await.unwrap();
+    let writes = log.writes();
+    assert_eq!(writes.len(), 1, "one patch, no recover-label removal");
+    let metadata = &writes[0].body["metadata"];
+    assert_eq!(metadata["labels"]["accelerator"], "huawei-Ascend910");
+    assert!(metadata["annotations"]["baseDeviceInfos"].is_string());
+    assert_eq!(metadata["annotations"]["serverIndex"], "-2");
 }

@@ -66,7 +66,7 @@ async fn the_write_back_is_one_merge_patch_with_the_uid_and_the_three_annotation
         .unwrap();
     assert_eq!(
         configuration,
-        r#"{"pod_name":"job-0","server_id":"u-1","host_ip":"10.0.0.7","super_pod_id":-1,"devices":[{"device_id":"4","device_ip":"192.168.100.105"},{"device_id":"5","device_ip":"192.168.100.106"}],"rack_id":0,"server_index":"-1","server_ip":"10.0.0.7"}"#
+        r#"{"pod_name":"job-0","server_id":"u-1","host_ip":"10.0.0.7","super_pod_id":-2,"devices":[{"device_id":"4","device_ip":"192.168.100.105","super_device_id":"0"},{"device_id":"5","device_ip":"192.168.100.106","super_device_id":"0"}],"rack_id":0,"server_index":"-2","server_ip":"10.0.0.7"}"#
     );
 }
 

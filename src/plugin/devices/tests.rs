@@ -65,6 +65,66 @@ fn vnpus_inherit_their_chips_health() {
     assert_eq!(list[1].health, UNHEALTHY);
 }
 
+fn unhealthy_ids(list: &[Device]) -> Vec<&str> {
+    list.iter()
+        .filter(|d| d.health == UNHEALTHY)
+        .map(|d| d.id.as_str())
+        .collect()
+}
+
+#[test]
+fn a_remapped_kubelet_id_swaps_health_with_the_id_of_its_real_chip() {
+    let resource = chips("Ascend910", 8);
+    let map = |id: &str| (id == "Ascend910-1").then_some(3);
+    let facts = ChipFacts::default();
+    let chip_3_faulty = device_list_with(&resource, &snapshot(8, &[3]), &facts, map);
+    assert_eq!(
+        unhealthy_ids(&chip_3_faulty),
+        ["Ascend910-1"],
+        "one faulty chip costs one device"
+    );
+    let chip_1_faulty = device_list_with(&resource, &snapshot(8, &[1]), &facts, map);
+    assert_eq!(unhealthy_ids(&chip_1_faulty), ["Ascend910-3"]);
+    let other = device_list_with(&resource, &snapshot(8, &[6]), &facts, map);
+    assert_eq!(unhealthy_ids(&other), ["Ascend910-6"]);
+}
+
+#[test]
+fn a_chain_of_remapped_ids_still_reports_each_chip_once() {
+    let resource = chips("Ascend910", 8);
+    // ID 0 got chip 4, ID 4 got chip 5; ID 5 is unmapped and its chip taken.
+    let map = |id: &str| match id {
+        "Ascend910-0" => Some(4),
+        "Ascend910-4" => Some(5),
+        _ => None,
+    };
+    assert_eq!(reported_chips(&resource, map), [4, 1, 2, 3, 5, 0, 6, 7]);
+}
+
+proptest::proptest! {
+    #[test]
+    fn every_whole_chip_is_reported_by_exactly_one_id_whatever_the_map(
+        targets in proptest::collection::vec(proptest::option::of(0u32..10), 8),
+    ) {
+        let resource = chips("Ascend910", 8);
+        let map = |id: &str| {
+            let index: usize = id.strip_prefix("Ascend910-")?.parse().ok()?;
+            targets[index]
+        };
+        let reported = reported_chips(&resource, map);
+        let mut sorted = reported.clone();
+        sorted.sort_unstable();
+        proptest::prop_assert_eq!(sorted, (0..8).collect::<Vec<u32>>());
+        // A mapped ID whose chip exists and no earlier ID claimed reports it.
+        let mut claimed = BTreeSet::new();
+        for (index, target) in targets.iter().enumerate() {
+            if let Some(phy) = target.filter(|&p| p < 8 && claimed.insert(p)) {
+                proptest::prop_assert_eq!(reported[index], phy);
+            }
+        }
+    }
+}
+
 #[test]
 fn whole_chips_follow_the_board_topology() {
     let resource = chips("Ascend910", 8);
