@@ -194,6 +194,8 @@ pub struct WriterState {
     /// What the last write returned: newer than the watch's copy until the
     /// watch moves on (it then carries this write or something later).
     written: Option<ConfigMap>,
+    /// The watch generation that write was based on.
+    written_at: Option<u64>,
 }
 
 /// Retries after a failed pass start here and double up to [`RETRY_MAX`].
@@ -208,19 +210,25 @@ impl DeviceInfoWriter {
         let mut retry: Option<Duration> = None;
         loop {
             self.metrics.reporter_wake("deviceinfo");
-            // Everything up to now is what this pass sees.
-            if self.observed.has_changed().unwrap_or(false) {
+            // Everything up to now is what this pass sees. Once the watch
+            // has moved past the state our last write was based on, its
+            // copy is at least as new as that write.
+            let observed = self.observed.borrow_and_update().clone();
+            if state.written_at != Some(observed.generation) {
                 state.written = None;
             }
-            let observed = self.observed.borrow_and_update().clone();
             self.snapshots.borrow_and_update();
             self.usage.borrow_and_update();
             self.assignments.borrow_and_update();
             if observed.synced {
-                match self
+                let wrote_before = state.last_write;
+                let outcome = self
                     .sync(&api, &name, observed.object.as_deref(), &mut state)
-                    .await
-                {
+                    .await;
+                if state.last_write != wrote_before {
+                    state.written_at = Some(observed.generation);
+                }
+                match outcome {
                     Ok(()) => {
                         if retry.take().is_some() {
                             tracing::info!(configmap = %name, "device-info ConfigMap in sync again");

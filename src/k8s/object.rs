@@ -18,6 +18,10 @@ pub struct Observed<K> {
     /// not a guess (`None` then means the object does not exist).
     pub synced: bool,
     pub object: Option<Arc<K>>,
+    /// Counts the states published: a reader compares it with the one it
+    /// acted on to know the watch moved (`changed()` cannot tell it later:
+    /// it forgets a change once it has woken someone).
+    pub generation: u64,
 }
 
 impl<K> Clone for Observed<K> {
@@ -25,6 +29,7 @@ impl<K> Clone for Observed<K> {
         Self {
             synced: self.synced,
             object: self.object.clone(),
+            generation: self.generation,
         }
     }
 }
@@ -34,6 +39,7 @@ impl<K> Default for Observed<K> {
         Self {
             synced: false,
             object: None,
+            generation: 0,
         }
     }
 }
@@ -69,14 +75,17 @@ impl<K> Folder<K> {
                     .relisting
                     .take()
                     .unwrap_or_else(|| current.object.clone()),
+                generation: current.generation + 1,
             }),
             Event::Apply(object) => Some(Observed {
                 synced: current.synced,
                 object: Some(Arc::new(object)),
+                generation: current.generation + 1,
             }),
             Event::Delete(_) => Some(Observed {
                 synced: current.synced,
                 object: None,
+                generation: current.generation + 1,
             }),
         }
     }
@@ -145,6 +154,10 @@ mod tests {
         assert_eq!(rv(&updated).as_deref(), Some("2"));
         let deleted = folder.apply(&updated, Event::Delete(named("2"))).unwrap();
         assert!(deleted.synced && deleted.object.is_none());
+        assert_eq!(
+            (listed.generation, updated.generation, deleted.generation),
+            (1, 2, 3)
+        );
     }
 
     #[test]
@@ -153,6 +166,7 @@ mod tests {
         let known = Observed {
             synced: true,
             object: Some(Arc::new(named("5"))),
+            generation: 1,
         };
         assert!(folder.apply(&known, Event::Init).is_none());
         let relisted = folder.apply(&known, Event::InitDone).unwrap();

@@ -274,6 +274,7 @@ async fn an_idle_writer_sends_only_the_heartbeat_outside_volcano_mode() {
     let synced = Observed {
         synced: true,
         object: None,
+        generation: 1,
     };
     let (requests, wakes) = idle_hour(synced).await;
     assert!(requests.iter().all(|r| r.method != "GET"), "no polling");
@@ -291,6 +292,73 @@ async fn nothing_is_written_before_the_watch_has_listed() {
     let (requests, wakes) = idle_hour(Observed::default()).await;
     assert!(requests.is_empty(), "{requests:?}");
     assert!(wakes <= 1, "{wakes} wakes with nothing to do");
+}
+
+/// The watch's view of the ConfigMap: `cm` as generation `generation`.
+fn seen(cm: ConfigMap, generation: u64) -> Observed<ConfigMap> {
+    Observed {
+        synced: true,
+        object: Some(Arc::new(cm)),
+        generation,
+    }
+}
+
+async fn advance(seconds: u64) {
+    for _ in 0..seconds {
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operators_edit_after_our_write_is_honoured_and_written_on() {
+    let (client, log) = mock::client(mock::echo);
+    let mut h = harness(
+        client,
+        mock::snapshot(8, &[]),
+        Usage::default(),
+        Assignments::default(),
+    );
+    h.observed_tx.send_replace(Observed {
+        synced: true,
+        object: None,
+        generation: 1,
+    });
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(h.writer.run(stop.clone()));
+    advance(2).await;
+    assert_eq!(log.writes().len(), 1, "created");
+    let mut ours: ConfigMap = serde_json::from_value(log.writes()[0].body.clone()).unwrap();
+    ours.metadata.resource_version = Some("10".into());
+    // The watch brings our write back, then the operator's edit on top.
+    h.observed_tx.send_replace(seen(ours.clone(), 2));
+    advance(2).await;
+    let mut edited = ours;
+    edited.metadata.resource_version = Some("11".into());
+    edited
+        .data
+        .as_mut()
+        .unwrap()
+        .insert(MANUALLY_SEPARATE_KEY.into(), "Ascend910-1".into());
+    h.observed_tx.send_replace(seen(edited, 3));
+    advance(2).await;
+    let mut separated = None;
+    while let Ok(command) = h.commands.try_recv() {
+        if let MonitorCommand::SetManuallySeparated(phys) = command {
+            separated = Some(phys);
+        }
+    }
+    assert_eq!(separated, Some(BTreeSet::from([1])), "the edit is honoured");
+    // The next write goes on top of the operator's version.
+    h.snapshot_tx
+        .send_replace(Arc::new(mock::snapshot(8, &[6])));
+    advance(2).await;
+    stop.cancel();
+    let _ = task.await;
+    let writes = log.writes();
+    let last = writes.last().unwrap();
+    assert_eq!(last.method, "PUT");
+    assert_eq!(last.body["metadata"]["resourceVersion"], "11");
+    assert_eq!(last.body["data"]["ManuallySeparateNPU"], "Ascend910-1");
 }
 
 #[test]

@@ -230,6 +230,7 @@ async fn an_idle_node_is_patched_once_and_never_polled() {
     observed_tx.send_replace(Observed {
         synced: true,
         object: Some(Arc::new(bare)),
+        generation: 1,
     });
     for _ in 0..5 {
         tokio::time::advance(Duration::from_secs(1)).await;
@@ -245,6 +246,7 @@ async fn an_idle_node_is_patched_once_and_never_polled() {
     observed_tx.send_replace(Observed {
         synced: true,
         object: Some(Arc::new(labelled)),
+        generation: 2,
     });
     for _ in 0..3600 {
         tokio::time::advance(Duration::from_secs(1)).await;
