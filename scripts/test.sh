@@ -9,7 +9,7 @@
 # its harnesses (built from k8s.io/kubernetes; the first build takes ~15 min
 # on 2 cores, later ones reuse Go's caches in $HOME). Root also installs the
 # aarch64 cross toolchain and qemu-user-static with apt-get on first use
-# (scripts/cross.sh).
+# (scripts/cross.sh) and mmdebstrap for the image (scripts/image-oci.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
