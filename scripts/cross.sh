@@ -74,6 +74,11 @@ ensure_cross_toolchain() {
     export QEMU_LD_PREFIX=$sysroot
     # The layout proof compiles its C probe for the same target.
     export DCMI_PROBE_CC=aarch64-linux-gnu-gcc
+    # The integration tests' private dirs: under target/<triple>/tmp their
+    # socket paths would pass the 108 bytes of a unix socket address.
+    test_tmp=$(mktemp -d "$HOME/.cache/adp-aarch64.XXXXXX")
+    trap 'rm -rf "$test_tmp"' EXIT
+    export ADP_TEST_TMPDIR=$test_tmp
     # Emulation runs 5-20x slower than native: the integration tests' waits
     # for the plugin (registration, a fault reaching ListAndWatch) stretch by
     # this factor (tests/support/node.rs). What they assert is unchanged.
