@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --platforms) platforms=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        *) sed -n '17,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+        *) sed -n '18,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
