@@ -5,17 +5,19 @@ scripts/manifests.sh with its venv's Python (PyYAML comes with checkov).
       Writes the chart's generated templates into OUT_DIR from kustomize
       renders in KUSTOMIZE_DIR: chip-<family>.yaml (deploy/base plus one chip
       component each) and admission-policy.yaml (chip-910 plus the
-      admission-policy component). The choices become Helm expressions:
+      admission-policy component). One DaemonSet per family listed in
+      .Values.chips; the choices become Helm expressions:
       -volcanoType, -presetVirtualDevice and the image; everything else is
       kustomize's output, verbatim.
 
   chart.py values OVERLAY_DIR
-      Prints the `helm template` arguments that select what an overlay's
-      components select (chip-<family>, volcano, dynamic-vnpu,
+      Prints the `helm template` arguments, one a line, that select what an
+      overlay's components select (chip-<family>, volcano, dynamic-vnpu,
       admission-policy); fails on a component the chart has no value for.
 
-  chart.py compare KUSTOMIZE_YAML HELM_YAML
-      Compares the two renders object by object (parsed, order-free); prints
+  chart.py compare KUSTOMIZE_YAML[,KUSTOMIZE_YAML...] HELM_YAML
+      Compares the renders object by object (parsed, order-free; several
+      kustomize renders are taken together, as if applied together); prints
       a diff and fails on any difference.
 """
 
@@ -62,18 +64,18 @@ def substitute(text, pattern, replacement, what):
 
 def daemonset_template(text):
     text = substitute(
-        text, r"^(\s*- )-volcanoType=false$", r"\1-volcanoType={{ .Values.volcano }}", "-volcanoType=false"
+        text, r"^(\s*- )-volcanoType=false$", r"\1-volcanoType={{ $.Values.volcano }}", "-volcanoType=false"
     )
     text = substitute(
         text,
         r"^(\s*- )-presetVirtualDevice=true$",
-        r"\1-presetVirtualDevice={{ not .Values.dynamicVnpu }}",
+        r"\1-presetVirtualDevice={{ not $.Values.dynamicVnpu }}",
         "-presetVirtualDevice=true",
     )
     return substitute(
         text,
         r"^(\s*image: )ascend-device-plugin(?::\S+|@sha256:[0-9a-f]{64})?$",
-        r'\1{{ include "ascend-device-plugin.image" . }}',
+        r'\1{{ include "ascend-device-plugin.image" $ }}',
         "image: ascend-device-plugin",
     )
 
@@ -101,15 +103,19 @@ def generate(source, out):
     (out / "serviceaccount-and-rbac.yaml").write_text(
         HEADER + "".join("---\n" + text for text, _ in shared[0])
     )
+    # One DaemonSet per chip family listed in .Values.chips (inside the
+    # range "." is the family, so the values are reached through "$").
     branches = []
     for i, (chip, text) in enumerate(sorted(chips.items())):
-        branches.append(f"{{{{- {'if' if i == 0 else 'else if'} eq .Values.chip \"{chip}\" }}}}\n---\n{text}")
+        branches.append(f"{{{{- {'if' if i == 0 else 'else if'} eq . \"{chip}\" }}}}\n---\n{text}")
     names = ", ".join(sorted(chips))
     (out / "daemonset.yaml").write_text(
         HEADER
+        + "{{- range .Values.chips }}\n"
         + "".join(branches)
         + "{{- else }}\n"
-        + f'{{{{- fail (printf "chip %q: must be one of {names}" .Values.chip) }}}}\n'
+        + f'{{{{- fail (printf "chips: %q is not one of {names}" .) }}}}\n'
+        + "{{- end }}\n"
         + "{{- end }}\n"
     )
 
@@ -126,28 +132,36 @@ def generate(source, out):
 
 def values(overlay):
     kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
-    args = []
+    args, chips = [], []
     for component in kustomization.get("components", []):
         name = Path(component).name
         if name.startswith("chip-"):
-            args += ["--set-string", f"chip={name.removeprefix('chip-')}"]
+            chips.append(name.removeprefix("chip-"))
         elif name in COMPONENT_VALUES:
             args += ["--set", COMPONENT_VALUES[name]]
         else:
             sys.exit(f"chart.py: overlay {overlay.name} uses component {name}, which the chart has no value for")
-    if not any(arg.startswith("chip=") for arg in args):
+    if not chips:
         sys.exit(f"chart.py: overlay {overlay.name} selects no chip component")
-    print("\n".join(args))
+    print("\n".join(["--set-string", "chips={" + ",".join(chips) + "}"] + args))
 
 
-def compare(kustomize_path, helm_path):
+def compare(kustomize_paths, helm_path):
     def objects(path):
         docs = [obj for obj in yaml.safe_load_all(Path(path).read_text()) if obj]
         return {key(obj): obj for obj in docs}, len(docs)
 
-    want, want_count = objects(kustomize_path)
+    # Several overlays applied together: their shared objects must agree.
+    want, failed = {}, False
+    for path in kustomize_paths.split(","):
+        objs, count = objects(path)
+        failed |= count != len(objs)
+        for k, obj in objs.items():
+            if want.setdefault(k, obj) != obj:
+                print(f"{'/'.join(str(part) for part in k)}: the overlays disagree")
+                failed = True
     got, got_count = objects(helm_path)
-    failed = want_count != len(want) or got_count != len(got)
+    failed |= got_count != len(got)
     for k in sorted(want.keys() | got.keys(), key=str):
         a = yaml.safe_dump(want.get(k), sort_keys=True).splitlines()
         b = yaml.safe_dump(got.get(k), sort_keys=True).splitlines()

@@ -212,11 +212,16 @@ for name in "${overlays[@]}"; do
     fi
 done
 render_chart 910-volcano+admission-policy "$work/components/admission-policy.yaml" \
-    --set-string chip=910 --set volcano=true --set admissionPolicy=true
+    --set-string 'chips={910}' --set volcano=true --set admissionPolicy=true
+# Several families in one release: what their overlays give together.
+render_chart 910+310p-volcano "$work/rendered/910-volcano.yaml,$work/rendered/310p-volcano.yaml" \
+    --set-string 'chips={910,310p}' --set volcano=true
 # What the plugin refuses must not render either.
-for refused in "dynamicVnpu=true" "chip=910b" "image.digest=latest"; do
-    if "$helm" template ascend-device-plugin deploy/chart --set "$refused" > /dev/null 2>&1; then
-        fail "helm template deploy/chart with $refused rendered; the values schema should refuse it"
+for refused in "--set dynamicVnpu=true" "--set-string chips={910b}" "--set-string chips={}" \
+    "--set-string chips={910,910}" "--set-string image.digest=latest"; do
+    # shellcheck disable=SC2086 # a flag and its value
+    if "$helm" template ascend-device-plugin deploy/chart $refused > /dev/null 2>&1; then
+        fail "helm template deploy/chart $refused rendered; the values schema should refuse it"
     else
         echo "refused, as it should be: $refused"
     fi
