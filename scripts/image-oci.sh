@@ -55,7 +55,7 @@ if ! command -v mmdebstrap >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
 fi
-mkdir -p "$cache"
+mkdir -p "$cache" "$(dirname "$out")"
 
 specs=()
 IFS=, read -r -a wanted <<< "$platforms"
@@ -87,7 +87,7 @@ for platform in "${wanted[@]}"; do
         touch "$packages/.complete"
     fi
 
-    rootfs="$cache/rootfs-$platform"
+    rootfs="$(dirname "$out")/rootfs-$platform"
     step "root filesystem for $platform"
     rm -rf "$rootfs"
     mkdir -p "$rootfs"
