@@ -141,6 +141,9 @@ shift
 case "$mode" in
     check)
         ensure_cross_toolchain
+        # The tests start the simulator's CLI and load its library.
+        step "build the simulator for aarch64"
+        cargo_aarch64 build -p dcmi-sim
         step "DCMI layout: the C probe for x86_64 and for aarch64 (emulated)"
         compare_layouts
         step "DCMI layout proof for aarch64: C probe vs the #[repr(C)] types, emulated"
@@ -154,6 +157,7 @@ case "$mode" in
         ;;
     test)
         ensure_cross_toolchain
+        cargo_aarch64 build -p dcmi-sim
         step "every test of the plugin, the simulator and the ABI for aarch64, emulated"
         cargo_aarch64 test -p ascend-device-plugin -p dcmi-sim -p dcmi-abi "$@"
         step "aarch64 tests passed"
