@@ -76,6 +76,7 @@ ensure_cross_toolchain() {
     export DCMI_PROBE_CC=aarch64-linux-gnu-gcc
     # The integration tests' private dirs: under target/<triple>/tmp their
     # socket paths would pass the 108 bytes of a unix socket address.
+    mkdir -p "$HOME/.cache"
     test_tmp=$(mktemp -d "$HOME/.cache/adp-aarch64.XXXXXX")
     trap 'rm -rf "$test_tmp"' EXIT
     export ADP_TEST_TMPDIR=$test_tmp
