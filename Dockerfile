@@ -1,5 +1,8 @@
 # The plugin's container image: scripts/image.sh builds it (daemonless, with
 # buildah); any OCI builder works:  buildah bud -t ascend-device-plugin:0.1.0 .
+# Without a registry for the base images, scripts/image-oci.sh builds the
+# equivalent image (the binary, entrypoint, user and labels as here, on
+# Debian 12's glibc and libgcc alone) for amd64 and arm64 into an OCI archive.
 #
 # Two stages. The builder compiles the one binary the DaemonSet runs; the
 # simulator library, the kubelet stand-in and the benchmark stay behind. The

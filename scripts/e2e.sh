@@ -8,6 +8,11 @@
 #                                                (its scenarios skip)
 #   E2E_KEEP=1 scripts/e2e.sh      keep a failed scenario's temp dir
 #
+# When the image scenario (TestImage*) is selected, the amd64 image is built
+# first (scripts/image-oci.sh: a release build and Debian's glibc packages,
+# cached in $HOME/.cache/ascend-device-plugin/image) and run from its OCI
+# archive by cmd/imagerun.
+#
 # Needs root (each scenario runs kubelet's device manager in a private mount
 # namespace: unshare --mount, then a temp dir is bind-mounted over
 # /var/lib/kubelet), Go and cargo. Caches stay in $HOME: Go's defaults
@@ -59,14 +64,14 @@ mkdir -p "$bin"
 (
     cd tests/e2e
     # No DWARF/symbols: the kube-apiserver binary links much faster.
-    go build -ldflags='-s -w' -o "$bin/" ./cmd/devicemanager ./cmd/apiserver
+    go build -ldflags='-s -w' -o "$bin/" ./cmd/devicemanager ./cmd/apiserver ./cmd/imagerun
     unformatted=$(gofmt -l .)
     [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted" >&2; exit 1; }
     go vet ./...
     go test -count=1 ./internal/...   # the harness's own unit tests (no root, seconds)
     go test -c -ldflags='-s -w' -o "$bin/e2e.test" .
 )
-export E2E_DEVICEMANAGER_BIN="$bin/devicemanager" E2E_APISERVER_BIN="$bin/apiserver"
+export E2E_DEVICEMANAGER_BIN="$bin/devicemanager" E2E_APISERVER_BIN="$bin/apiserver" E2E_IMAGERUN_BIN="$bin/imagerun"
 
 if [ "${E2E_SKIP_CARGO:-0}" = 1 ]; then
     step "Rust plugin build skipped (E2E_SKIP_CARGO=1): its scenarios skip"
@@ -80,6 +85,19 @@ else
         echo "--- FAIL: cargo build (the plugin scenarios skip instead of running a stale binary)"
         failed=$((failed + 1)); failures+=("cargo build")
         export E2E_NO_PLUGIN=1
+    fi
+fi
+
+# The image scenario runs the amd64 image of the OCI archive, built here
+# from Debian's packages and the release binary (scripts/image-oci.sh).
+if [ "${E2E_NO_PLUGIN:-0}" != 1 ] &&
+    (cd tests/e2e && "$bin/e2e.test" -test.list "${E2E_RUN:-.*}") | grep -q '^TestImage'; then
+    step "build the amd64 image for the image scenario (scripts/image-oci.sh)"
+    if scripts/image-oci.sh --platforms amd64 --out "$run_dir/image.oci.tar"; then
+        export E2E_IMAGE_ARCHIVE="$run_dir/image.oci.tar"
+    else
+        echo "--- FAIL: scripts/image-oci.sh (the image scenario fails without it)"
+        failed=$((failed + 1)); failures+=("scripts/image-oci.sh")
     fi
 fi
 

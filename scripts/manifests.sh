@@ -5,21 +5,33 @@
 #   2. validates every rendered manifest, and each optional component on top
 #      of an overlay, against the Kubernetes API schemas (kubernetes-validate,
 #      strict: unknown fields are errors; a missing schema is an error too);
-#   3. scans deploy/rendered/ with checkov; any failed check fails the run.
-#      Accepted findings are skipped per object, with a reason, by
-#      checkov.io/skipN annotations in deploy/base/.
+#   3. the Helm chart (deploy/chart): regenerates its templates from
+#      deploy/base and deploy/components and fails if the committed ones
+#      differ (--update rewrites them); lints it; renders it with each
+#      overlay's choices and fails unless every object equals the overlay's
+#      (scripts/chart.py); checks that contradictory values are refused;
+#   4. validates every rendered manifest, each optional component on top of
+#      an overlay, and the chart's renders against the Kubernetes API schemas
+#      (kubernetes-validate, strict: unknown fields are errors; a missing
+#      schema is an error too);
+#   5. scans deploy/rendered/ and the chart's renders with checkov; any
+#      failed check fails the run. Accepted findings are skipped per object,
+#      with a reason, by checkov.io/skipN annotations in deploy/base/.
 #
 #   scripts/manifests.sh            check
-#   scripts/manifests.sh --update   re-render deploy/rendered/, then check
+#   scripts/manifests.sh --update   re-render deploy/rendered/ and the chart's
+#                                   generated templates, then check
 #
 # Tools are pinned and installed once into $HOME/.cache/ascend-device-plugin/
-# tools (kustomize with `go install`, the Python tools in a venv with pip).
+# tools (kustomize and helm with `go install`, the Python tools in a venv
+# with pip).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 KUSTOMIZE_VERSION=v5.8.2          # the newest that builds with Go 1.26
+HELM_VERSION=v4.3.2
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECKOV_VERSION=3.3.30
 # Kubernetes versions the manifests are validated against: the overlays from
@@ -38,6 +50,7 @@ esac
 
 tools="$HOME/.cache/ascend-device-plugin/tools"
 kustomize="$tools/kustomize-$KUSTOMIZE_VERSION/kustomize"
+helm="$tools/helm-$HELM_VERSION/helm"
 venv="$tools/manifests-venv"
 stamp="$venv/.pinned-kubernetes-validate-$KUBERNETES_VALIDATE_VERSION-checkov-$CHECKOV_VERSION"
 
@@ -48,6 +61,13 @@ ensure_kustomize() {
     command -v go >/dev/null || { echo "Go is needed to install kustomize" >&2; exit 1; }
     step "installing kustomize $KUSTOMIZE_VERSION"
     (cd "$tools" && GOBIN="$(dirname "$kustomize")" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION")
+}
+
+ensure_helm() {
+    [ -x "$helm" ] && return
+    command -v go >/dev/null || { echo "Go is needed to install helm" >&2; exit 1; }
+    step "installing helm $HELM_VERSION"
+    (cd "$tools" && GOBIN="$(dirname "$helm")" go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION")
 }
 
 ensure_venv() {
@@ -72,6 +92,7 @@ ensure_venv() {
 
 mkdir -p "$tools"
 ensure_kustomize
+ensure_helm
 ensure_venv
 
 work=$(mktemp -d)
@@ -107,22 +128,103 @@ else
     echo "deploy/rendered/ matches the overlays (${#overlays[@]} overlays)"
 fi
 
+# compose DIR RESOURCE COMPONENT...: renders RESOURCE with the components on
+# top, through a kustomization written to DIR, into DIR.yaml.
+compose() {
+    local dir=$1 resource=$2 component
+    shift 2
+    mkdir -p "$dir"
+    {
+        echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+        echo "kind: Kustomization"
+        echo "resources:"
+        echo "  - $(realpath --relative-to="$dir" "$resource")"
+        echo "components:"
+        for component in "$@"; do
+            echo "  - $(realpath --relative-to="$dir" "$component")"
+        done
+    } > "$dir/kustomization.yaml"
+    "$kustomize" build "$dir" > "$dir.yaml"
+}
+
 # Each optional component, rendered on top of the 910-volcano overlay; not
 # committed, only validated (the privileged one fails checkov by design).
-mkdir -p "$work/components"
 for component in deploy/components/privileged deploy/components/admission-policy; do
     name=$(basename "$component")
-    mkdir -p "$work/components/$name"
-    cat > "$work/components/$name/kustomization.yaml" <<EOF
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - $(realpath --relative-to="$work/components/$name" deploy/overlays/910-volcano)
-components:
-  - $(realpath --relative-to="$work/components/$name" "$component")
-EOF
-    "$kustomize" build "$work/components/$name" > "$work/components/$name.yaml" ||
+    compose "$work/components/$name" deploy/overlays/910-volcano "$component" ||
         fail "kustomize build of 910-volcano + components/$name"
+done
+
+# The Helm chart. Its templates are generated from the base with one chip
+# component each, and with the admission-policy component; _helpers.tpl is
+# the one written by hand.
+step "helm chart deploy/chart (helm $HELM_VERSION): templates generated from kustomize"
+for chip in deploy/components/chip-*/; do
+    compose "$work/chart-source/$(basename "$chip")" deploy/base "$chip" ||
+        fail "kustomize build of base + $chip"
+done
+compose "$work/chart-source/admission-policy" deploy/base deploy/components/chip-910 \
+    deploy/components/admission-policy || fail "kustomize build of base + chip-910 + admission-policy"
+if "$venv/bin/python" scripts/chart.py generate "$work/chart-source" "$work/chart-templates"; then
+    if [ "$update" = 1 ]; then
+        find deploy/chart/templates -name '*.yaml' -delete
+        cp "$work"/chart-templates/*.yaml deploy/chart/templates/
+        echo "rewrote deploy/chart/templates/ (generated)"
+    elif ! diff -ru -x _helpers.tpl deploy/chart/templates "$work/chart-templates"; then
+        fail "deploy/chart/templates/ is stale: run scripts/manifests.sh --update and review the diff"
+    else
+        echo "deploy/chart/templates/ matches deploy/base and deploy/components"
+    fi
+else
+    fail "generating the chart's templates (scripts/chart.py generate)"
+fi
+
+# render_chart NAME EXPECTED VALUE-ARGS...: helm lint --strict with these
+# values, helm template into $work/chart/NAME.yaml, and every object compared
+# with the kustomize render EXPECTED.
+step "helm lint, and the chart rendered with each overlay's choices vs kustomize"
+mkdir -p "$work/chart"
+chart_renders=()
+render_chart() {
+    local name=$1 expected=$2 out
+    shift 2
+    if ! out=$("$helm" lint --strict deploy/chart "$@" 2>&1); then
+        echo "$out" >&2
+        fail "helm lint --strict deploy/chart $*"
+        return
+    fi
+    if ! "$helm" template ascend-device-plugin deploy/chart --namespace kube-system "$@" \
+        > "$work/chart/$name.yaml"; then
+        fail "helm template deploy/chart $*"
+        return
+    fi
+    printf '%-30s %-62s ' "$name" "$*"
+    "$venv/bin/python" scripts/chart.py compare "$expected" "$work/chart/$name.yaml" ||
+        fail "the chart with $* differs from $expected"
+}
+for name in "${overlays[@]}"; do
+    if values=$("$venv/bin/python" scripts/chart.py values "deploy/overlays/$name"); then
+        mapfile -t values <<< "$values"
+        render_chart "$name" "$work/rendered/$name.yaml" "${values[@]}"
+        chart_renders+=("$work/chart/$name.yaml")
+    else
+        fail "no chart values for overlay $name"
+    fi
+done
+render_chart 910-volcano+admission-policy "$work/components/admission-policy.yaml" \
+    --set-string 'chips={910}' --set volcano=true --set admissionPolicy=true
+# Several families in one release: what their overlays give together.
+render_chart 910+310p-volcano "$work/rendered/910-volcano.yaml,$work/rendered/310p-volcano.yaml" \
+    --set-string 'chips={910,310p}' --set volcano=true
+# What the plugin refuses must not render either.
+for refused in "--set dynamicVnpu=true" "--set-string chips={910b}" "--set-string chips={}" \
+    "--set-string chips={910,910}" "--set-string image.digest=latest"; do
+    # shellcheck disable=SC2086 # a flag and its value
+    if "$helm" template ascend-device-plugin deploy/chart $refused > /dev/null 2>&1; then
+        fail "helm template deploy/chart $refused rendered; the values schema should refuse it"
+    else
+        echo "refused, as it should be: $refused"
+    fi
 done
 
 # validate VERSION FILE...: strict schema validation; warnings (such as "no
@@ -138,20 +240,23 @@ validate() {
 }
 step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION (strict)"
 for version in "${OVERLAY_K8S_VERSIONS[@]}"; do
-    validate "$version" "$work"/rendered/*.yaml "$work/components/privileged.yaml" &&
-        echo "Kubernetes $version: ${#overlays[@]} overlays and the privileged component valid"
+    validate "$version" "$work"/rendered/*.yaml "$work/components/privileged.yaml" "${chart_renders[@]}" &&
+        echo "Kubernetes $version: ${#overlays[@]} overlays, the chart's renders of them and the privileged component valid"
 done
 for version in "${POLICY_K8S_VERSIONS[@]}"; do
-    validate "$version" "$work/components/admission-policy.yaml" &&
-        echo "Kubernetes $version: the admission-policy component valid"
+    validate "$version" "$work/components/admission-policy.yaml" "$work/chart/910-volcano+admission-policy.yaml" &&
+        echo "Kubernetes $version: the admission-policy component valid, also from the chart"
 done
 
-step "checkov $CHECKOV_VERSION on deploy/rendered"
-set +e
-(cd deploy/rendered && "$venv/bin/checkov" --config-file "$root/deploy/.checkov.yaml" -d . -o json) > "$work/checkov.json" 2> "$work/checkov.err"
-checkov_status=$?
-set -e
-if ! "$venv/bin/python" - "$work/checkov.json" <<'EOF'
+# scan DIR: checkov on the manifests in DIR; any failed check is a failure.
+scan() {
+    local dir=$1 status
+    step "checkov $CHECKOV_VERSION on $2"
+    set +e
+    (cd "$dir" && "$venv/bin/checkov" --config-file "$root/deploy/.checkov.yaml" -d . -o json) > "$work/checkov.json" 2> "$work/checkov.err"
+    status=$?
+    set -e
+    if ! "$venv/bin/python" - "$work/checkov.json" <<'EOF'
 import json, sys
 with open(sys.argv[1]) as f:
     report = json.load(f)
@@ -167,12 +272,15 @@ print(f"checkov: {summary['passed']} passed, {summary['failed']} failed, {summar
       f" ({summary['resource_count']} resources, {summary['parsing_errors']} parsing errors)")
 sys.exit(1 if summary["failed"] or summary["parsing_errors"] else 0)
 EOF
-then
-    fail "checkov found failed checks"
-elif [ "$checkov_status" != 0 ]; then
-    cat "$work/checkov.err" >&2
-    fail "checkov exited with $checkov_status"
-fi
+    then
+        fail "checkov found failed checks in $2"
+    elif [ "$status" != 0 ]; then
+        cat "$work/checkov.err" >&2
+        fail "checkov exited with $status on $2"
+    fi
+}
+scan deploy/rendered deploy/rendered
+scan "$work/chart" "the chart's renders"
 
 if [ "$failures" -gt 0 ]; then
     echo "manifests: $failures failure(s)" >&2

@@ -7,7 +7,9 @@
 #
 # Needs root for the end-to-end suite (private mount namespaces) and Go for
 # its harnesses (built from k8s.io/kubernetes; the first build takes ~15 min
-# on 2 cores, later ones reuse Go's caches in $HOME).
+# on 2 cores, later ones reuse Go's caches in $HOME). Root also installs the
+# aarch64 cross toolchain and qemu-user-static with apt-get on first use
+# (scripts/cross.sh) and mmdebstrap for the image (scripts/image-oci.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +37,9 @@ cargo build --workspace --locked
 
 step "cargo test (unit, simulator, integration over unix sockets)"
 cargo test --workspace --locked
+
+step "aarch64: DCMI layout proof and an emulated smoke (scripts/cross.sh check)"
+scripts/cross.sh check
 
 step "end to end: kubelet's own device manager and kube-apiserver (tests/e2e)"
 scripts/e2e.sh

@@ -14,7 +14,7 @@ use kubelet_standin::proto::deviceplugin::{
 };
 use kubelet_standin::{PluginClient, UNHEALTHY};
 use prost::Message;
-use support::node::{Node, PATIENCE, health_of};
+use support::node::{Node, health_of, patience};
 use tonic::Code;
 
 fn ids(list: &[&str]) -> Vec<String> {
@@ -199,7 +199,7 @@ async fn an_unhealthy_chip_is_not_allocated() {
     let (mut client, mut watch, _) = node.watch().await;
     node.sim(&["fault", "raise", "--phy", "1", "--code", "80E01801"]);
     watch
-        .until(PATIENCE, |l| health_of(l, "Ascend910-1") == UNHEALTHY)
+        .until(patience(), |l| health_of(l, "Ascend910-1") == UNHEALTHY)
         .await
         .unwrap();
     let error = client

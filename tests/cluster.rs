@@ -17,7 +17,7 @@ use kubelet_standin::proto::podresources as pr;
 use kubelet_standin::{Device, HEALTHY, PodResources, UNHEALTHY};
 use serde_json::{Value, json};
 use support::apiserver::FakeApi;
-use support::node::{Node, PATIENCE, eventually};
+use support::node::{Node, eventually, patience};
 
 const TOKEN: &str = "tok-SECRET-4f1c9e";
 const ENV_SECRET: &str = "env-SECRET-77aa0b";
@@ -227,7 +227,7 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
 
     // The writes and the match are counted.
     let writes_ok = r#"ascend_device_plugin_api_writes_total{kind="pod_annotation",outcome="ok"}"#;
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience();
     let metrics = loop {
         // The counter moves once the plugin has read the server's answer.
         let metrics = scrape(cluster.port).await;
@@ -283,7 +283,7 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
         .node
         .sim(&["fault", "raise", "--phy", "4", "--code", "80E01801"]);
     let list = watch
-        .until(PATIENCE, |l| health(l, "Ascend910-0") == UNHEALTHY)
+        .until(patience(), |l| health(l, "Ascend910-0") == UNHEALTHY)
         .await
         .unwrap();
     assert_eq!(health(&list, "Ascend910-1"), HEALTHY, "its chip 5 is fine");
@@ -294,7 +294,7 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
     );
     cluster.node.sim(&["fault", "clear", "--phy", "4"]);
     watch
-        .until(PATIENCE, |l| health(l, "Ascend910-0") == HEALTHY)
+        .until(patience(), |l| health(l, "Ascend910-0") == HEALTHY)
         .await
         .unwrap();
 
@@ -307,7 +307,7 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
     let (_, mut watch, first) = cluster.node.watch().await;
     if health(&first, "Ascend910-1") != UNHEALTHY {
         watch
-            .until(PATIENCE, |l| health(l, "Ascend910-1") == UNHEALTHY)
+            .until(patience(), |l| health(l, "Ascend910-1") == UNHEALTHY)
             .await
             .unwrap();
     }
@@ -324,7 +324,7 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
         first
     } else {
         watch
-            .until(PATIENCE, |l| health(l, "Ascend910-1") == UNHEALTHY)
+            .until(patience(), |l| health(l, "Ascend910-1") == UNHEALTHY)
             .await
             .unwrap()
     };

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::node::{Node, PATIENCE};
+use support::node::{Node, patience};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A free loopback port (bound and released; good enough for a test).
@@ -48,7 +48,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 }
 
 async fn wait_for(port: u16, path: &str, status: u16) -> String {
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience();
     loop {
         if let Ok(Ok(stream)) = tokio::time::timeout(
             Duration::from_secs(1),
@@ -97,14 +97,14 @@ async fn readiness_follows_registration_and_metrics_follow_faults_and_allocation
         "2",
     ]);
     watch
-        .until(PATIENCE, |l| {
+        .until(patience(), |l| {
             l.iter()
                 .any(|d| d.id == "Ascend910-6" && d.health == "Unhealthy")
         })
         .await
         .unwrap();
 
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience();
     let metrics = loop {
         let (status, body) = get(port, "/metrics").await;
         assert_eq!(status, 200);
@@ -225,7 +225,7 @@ async fn the_health_endpoint_serves_https_with_the_upstream_tls_flags() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience();
     let reply = loop {
         let attempt = async {
             let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))

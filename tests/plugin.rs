@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use kubelet_standin::{HEALTHY, UNHEALTHY};
-use support::node::{Node, PATIENCE, health_of};
+use support::node::{Node, health_of, patience};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn it_registers_with_the_options_it_serves_and_a_0600_socket() {
@@ -84,7 +84,7 @@ async fn a_fault_event_turns_the_chip_unhealthy_and_clearing_it_recovers() {
         "2",
     ]);
     let list = watch
-        .until(PATIENCE, |l| health_of(l, "Ascend910-3") == UNHEALTHY)
+        .until(patience(), |l| health_of(l, "Ascend910-3") == UNHEALTHY)
         .await
         .unwrap();
     assert_eq!(
@@ -94,7 +94,7 @@ async fn a_fault_event_turns_the_chip_unhealthy_and_clearing_it_recovers() {
     );
     node.sim(&["fault", "clear", "--phy", "3"]);
     watch
-        .until(PATIENCE, |l| l.iter().all(|d| d.health == HEALTHY))
+        .until(patience(), |l| l.iter().all(|d| d.health == HEALTHY))
         .await
         .unwrap();
 }
@@ -110,12 +110,12 @@ async fn without_fault_events_the_poll_finds_the_fault_and_the_recovery() {
     let (_client, mut watch, _) = node.watch().await;
     node.sim(&["fault", "raise", "--phy", "5", "--code", "80E01801"]);
     watch
-        .until(PATIENCE, |l| health_of(l, "Ascend910-5") == UNHEALTHY)
+        .until(patience(), |l| health_of(l, "Ascend910-5") == UNHEALTHY)
         .await
         .unwrap();
     node.sim(&["fault", "clear", "--phy", "5"]);
     watch
-        .until(PATIENCE, |l| health_of(l, "Ascend910-5") == HEALTHY)
+        .until(patience(), |l| health_of(l, "Ascend910-5") == HEALTHY)
         .await
         .unwrap();
 }
@@ -126,7 +126,7 @@ async fn a_dropped_card_is_unhealthy_and_healthy_again_when_it_returns() {
     let (_client, mut watch, _) = node.watch().await;
     node.sim(&["card", "drop", "--card", "2"]);
     let list = watch
-        .until(PATIENCE, |l| {
+        .until(patience(), |l| {
             health_of(l, "Ascend910-4") == UNHEALTHY && health_of(l, "Ascend910-5") == UNHEALTHY
         })
         .await
@@ -138,7 +138,7 @@ async fn a_dropped_card_is_unhealthy_and_healthy_again_when_it_returns() {
     );
     node.sim(&["card", "restore", "--card", "2"]);
     watch
-        .until(PATIENCE, |l| l.iter().all(|d| d.health == HEALTHY))
+        .until(patience(), |l| l.iter().all(|d| d.health == HEALTHY))
         .await
         .unwrap();
     assert!(node.open_fds() > 0, "the plugin is still running");
@@ -153,7 +153,7 @@ async fn vnpus_follow_their_chips_health() {
         let registration = node.registration().await;
         let mut client = node.client(&registration.endpoint).await;
         let mut watch = client.watch().await.unwrap();
-        watch.next(PATIENCE).await.unwrap();
+        watch.next(patience()).await.unwrap();
         if registration.resource_name == "huawei.com/Ascend310P-2c" {
             watches.push(watch);
         }
@@ -162,7 +162,7 @@ async fn vnpus_follow_their_chips_health() {
     let mut watch = watches.pop().expect("the 2c resource registered");
     node.sim(&["fault", "raise", "--phy", "0", "--code", "80E01801"]);
     let list = watch
-        .until(PATIENCE, |l| l.iter().all(|d| d.health == UNHEALTHY))
+        .until(patience(), |l| l.iter().all(|d| d.health == UNHEALTHY))
         .await
         .unwrap();
     assert_eq!(list.len(), 2, "both vir02 vNPUs of chip 0");

@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use kubelet_standin::{Device, HEALTHY, PodResources, UNHEALTHY};
 use serde_json::{Value, json};
 use support::apiserver::FakeApi;
-use support::node::{Node, PATIENCE, eventually};
+use support::node::{Node, eventually, patience};
 
 const CONFIGMAPS: &str = "/api/v1/namespaces/kube-system/configmaps";
 const NODES: &str = "/api/v1/nodes";
@@ -144,7 +144,7 @@ async fn check_topology(topology: &str) {
     };
     let mut client = node.client(&registration.endpoint).await;
     let mut watch = client.watch().await.unwrap();
-    let first = watch.next(PATIENCE).await.unwrap();
+    let first = watch.next(patience()).await.unwrap();
     assert_eq!(
         view.chips,
         healthy(&first),
@@ -156,7 +156,7 @@ async fn check_topology(topology: &str) {
     let phy = victim.rsplit('-').next().unwrap().to_owned();
     node.sim(&["fault", "raise", "--phy", &phy, "--code", "80E24E00"]);
     let list = watch
-        .until(PATIENCE, |l| {
+        .until(patience(), |l| {
             l.iter().any(|d| d.id == victim && d.health == UNHEALTHY)
         })
         .await

@@ -5,9 +5,11 @@
  *   struct <name> <size> <align>
  *   field <name> <field> <offset> <size> <align>
  *   enum <name> <size>
+ *   abi <arch> <char signed: 0|1> <sizeof(long)> <sizeof(void *)>
  *
- * ffi/abi/tests/layout.rs compiles it with the system cc, runs it, and
- * compares every line with the Rust definitions in ffi/abi.
+ * ffi/abi/tests/layout.rs compiles it with the target's C compiler (cc, or
+ * $DCMI_PROBE_CC when cross-compiling), runs it, and compares every line with
+ * the Rust definitions in ffi/abi built for the same target.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -25,8 +27,20 @@
 #define UF(name, field) FIELD(union, name, field)
 #define E(name) printf("enum %s %zu\n", #name, sizeof(enum name))
 
+#if defined(__x86_64__)
+#define ARCH "x86_64"
+#elif defined(__aarch64__)
+#define ARCH "aarch64"
+#else
+#define ARCH "other"
+#endif
+
 int main(void)
 {
+    /* Which target the compiler built for: the test refuses figures from a
+     * compiler for another architecture. char is unsigned on aarch64. */
+    printf("abi %s %d %zu %zu\n", ARCH, (char)-1 < 0, sizeof(long), sizeof(void *));
+
     E(dcmi_unit_type);
     E(dcmi_ip_addr_type);
     E(dcmi_port_type);

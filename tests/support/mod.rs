@@ -48,9 +48,14 @@ pub fn ascend_sim() -> PathBuf {
 
 /// A private temp dir (0700) under the target dir, so paths pass the
 /// loader's and the log writer's ownership rules (unlike /tmp, which is
-/// world-writable).
+/// world-writable). `$ADP_TEST_TMPDIR` replaces the target dir's tmp: under
+/// `target/<triple>/tmp` (cross builds) the socket paths in it exceed the
+/// 108 bytes a unix socket address holds, so scripts/cross.sh sets a
+/// shorter one.
 pub fn private_dir() -> tempfile::TempDir {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let base = std::env::var_os("ADP_TEST_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
     std::fs::create_dir_all(&base).unwrap();
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
     let dir = tempfile::Builder::new()

@@ -9,13 +9,22 @@ use std::time::{Duration, Instant};
 use kubelet_standin::{Device, Kubelet, PluginClient, RegisterRequest, Watch};
 
 /// Generous bound for anything that should take milliseconds; timing claims
-/// live in the benchmark, not here.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+/// live in the benchmark, not here. 15 s, times `$ADP_TEST_PATIENCE_FACTOR`
+/// (a whole number, default 1) where everything runs slower: under qemu
+/// emulation `scripts/cross.sh` sets 6.
+pub fn patience() -> Duration {
+    let factor = std::env::var("ADP_TEST_PATIENCE_FACTOR")
+        .ok()
+        .and_then(|value| value.parse::<u32>().ok())
+        .filter(|factor| *factor >= 1)
+        .unwrap_or(1);
+    Duration::from_secs(15) * factor
+}
 
 /// Polls `check` every 50 ms until it gives a value; panics naming `what`
-/// after [`PATIENCE`].
+/// after [`patience`].
 pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience();
     loop {
         if let Some(found) = check() {
             return found;
@@ -103,7 +112,7 @@ impl Node {
     }
 
     pub async fn registration(&mut self) -> RegisterRequest {
-        self.kubelet.next_registration(PATIENCE).await.unwrap()
+        self.kubelet.next_registration(patience()).await.unwrap()
     }
 
     pub async fn client(&self, endpoint: &str) -> PluginClient {
@@ -120,7 +129,7 @@ impl Node {
             let attempt = async {
                 let mut client = self.kubelet.connect(&registration.endpoint).await?;
                 let mut watch = client.watch().await?;
-                let first = watch.next(PATIENCE).await?;
+                let first = watch.next(patience()).await?;
                 Ok::<_, kubelet_standin::Error>((client, watch, first))
             };
             match attempt.await {
@@ -154,7 +163,7 @@ impl Node {
     pub fn terminate(&mut self) -> ExitStatus {
         self.signal("TERM");
         let mut child = self.plugin.take().unwrap();
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + patience();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;

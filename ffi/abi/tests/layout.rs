@@ -2,13 +2,18 @@
 //! reference layout agree: every struct's size and alignment, every field's
 //! offset, size and alignment.
 //!
-//! The C side comes from `ffi/probe/layout.c`, compiled with the system `cc`
-//! against our header and run; the reference numbers (x86_64, gcc) are
-//! hard-coded below from the vendor-layout measurements.
+//! The C side comes from `ffi/probe/layout.c`, compiled against our header
+//! with the target's C compiler and run; the reference numbers (x86_64, gcc)
+//! are hard-coded below from the vendor-layout measurements. The compiler is
+//! `cc`, or `$DCMI_PROBE_CC` when the tests are built for another target
+//! (`scripts/cross.sh` sets `aarch64-linux-gnu-gcc` and runs everything under
+//! emulation); the probe names the architecture it was built for, and a
+//! mismatch with this build fails the tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::ffi::{c_char, c_long};
 use std::mem::{align_of, align_of_val, offset_of, size_of, size_of_val};
 use std::path::PathBuf;
 use std::process::Command;
@@ -165,29 +170,43 @@ fn rust_side() -> Layout {
     out
 }
 
+/// What the probe says about the target its compiler built for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TargetAbi {
+    arch: String,
+    char_signed: bool,
+    long_size: usize,
+    pointer_size: usize,
+}
+
 /// The C probe's lines, parsed (compiled and run once per test process).
+fn c_probe() -> &'static (Layout, TargetAbi) {
+    static C_LAYOUT: OnceLock<(Layout, TargetAbi)> = OnceLock::new();
+    C_LAYOUT.get_or_init(run_c_probe)
+}
+
 fn c_side() -> Layout {
-    static C_LAYOUT: OnceLock<Layout> = OnceLock::new();
-    C_LAYOUT.get_or_init(run_c_probe).clone()
+    c_probe().0.clone()
 }
 
 /// Compiles and runs the C probe; returns its lines parsed.
-fn run_c_probe() -> Layout {
+fn run_c_probe() -> (Layout, TargetAbi) {
     let ffi = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let source = ffi.join("probe").join("layout.c");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("dcmi-layout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let binary = dir.join("layout-probe");
-    let status = Command::new("cc")
+    let compiler = std::env::var("DCMI_PROBE_CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&compiler)
         .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&binary)
         .arg(&source)
         .status()
-        .expect("the system C compiler `cc` runs");
+        .unwrap_or_else(|error| panic!("the C compiler `{compiler}` runs: {error}"));
     assert!(
         status.success(),
-        "cc failed to compile {}",
+        "{compiler} failed to compile {}",
         source.display()
     );
     let output = Command::new(&binary)
@@ -198,10 +217,21 @@ fn run_c_probe() -> Layout {
 
     let text = String::from_utf8(output.stdout).unwrap();
     let mut layout = Layout::new();
+    let mut abi = None;
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let number = |i: usize| -> usize { words[i].parse().unwrap() };
         let (key, value) = match words.first().copied() {
+            Some("abi") => {
+                let found = TargetAbi {
+                    arch: words[1].to_owned(),
+                    char_signed: number(2) == 1,
+                    long_size: number(3),
+                    pointer_size: number(4),
+                };
+                assert!(abi.replace(found).is_none(), "two abi lines");
+                continue;
+            }
             Some("enum") => (format!("enum {}", words[1]), (number(2), 0, 0)),
             Some("struct") => (format!("struct {}", words[1]), (number(2), number(3), 0)),
             Some("field") => (
@@ -215,7 +245,31 @@ fn run_c_probe() -> Layout {
             "duplicate probe line {line:?}"
         );
     }
-    layout
+    (layout, abi.expect("the probe prints its abi line"))
+}
+
+#[test]
+fn the_probe_was_compiled_for_the_target_of_this_build() {
+    // Figures from a compiler for another architecture would prove nothing
+    // about this one: cross builds must set DCMI_PROBE_CC.
+    let rust = TargetAbi {
+        arch: std::env::consts::ARCH.to_owned(),
+        char_signed: c_char::MIN != 0,
+        long_size: size_of::<c_long>(),
+        pointer_size: size_of::<*const u8>(),
+    };
+    assert_eq!(
+        c_probe().1,
+        rust,
+        "C probe (left) and this Rust build (right)"
+    );
+    // Signedness of `char` differs between the two targets we ship for;
+    // dcmi-abi uses `c_char`, so its arrays follow it on either.
+    match rust.arch.as_str() {
+        "x86_64" => assert!(rust.char_signed),
+        "aarch64" => assert!(!rust.char_signed),
+        other => panic!("no layout reference for {other}"),
+    }
 }
 
 #[test]

@@ -18,14 +18,21 @@ fn consumer() -> &'static PathBuf {
     BINARY.get_or_init(|| {
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../probe/consumer.c");
         let binary = temp_dir("c-consumer").join("consumer");
-        let status = Command::new("cc")
+        // The target's C compiler: `cc`, or $DCMI_PROBE_CC when the tests
+        // are built for another architecture (scripts/cross.sh).
+        let compiler = std::env::var("DCMI_PROBE_CC").unwrap_or_else(|_| "cc".into());
+        let status = Command::new(&compiler)
             .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o"])
             .arg(&binary)
             .arg(&source)
             .arg("-ldl")
             .status()
-            .expect("the system C compiler `cc` runs");
-        assert!(status.success(), "cc failed on {}", source.display());
+            .unwrap_or_else(|error| panic!("the C compiler `{compiler}` runs: {error}"));
+        assert!(
+            status.success(),
+            "{compiler} failed on {}",
+            source.display()
+        );
         binary
     })
 }
