@@ -34,6 +34,8 @@ LABEL org.opencontainers.image.title="ascend-device-plugin" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=builder /out/ascend-device-plugin /usr/local/bin/ascend-device-plugin
+# The binary carries upstream's fault-code table: its NOTICE goes with it.
+COPY NOTICE /usr/share/doc/ascend-device-plugin/NOTICE
 # The image defaults to distroless's unprivileged user (65532), so running it
 # anywhere by accident grants nothing. On a node the DaemonSet runs it as uid
 # 0 with every capability dropped: kubelet's device-plugin directory and the

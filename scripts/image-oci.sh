@@ -100,6 +100,8 @@ for platform in "${wanted[@]}"; do
     printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$rootfs/etc/passwd"
     printf 'root:x:0:\nnonroot:x:65532:\n' > "$rootfs/etc/group"
     install -m 0755 "$binary" "$rootfs/usr/local/bin/ascend-device-plugin"
+    # The binary carries upstream's fault-code table: its NOTICE goes with it.
+    install -D -m 0644 NOTICE "$rootfs/usr/share/doc/ascend-device-plugin/NOTICE"
     # No shell, no package manager: what the image must not hold.
     for absent in bin/sh usr/bin/sh bin/bash usr/bin/dpkg usr/bin/apt; do
         if [ -e "$rootfs/$absent" ] || [ -L "$rootfs/$absent" ]; then
