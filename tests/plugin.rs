@@ -230,13 +230,26 @@ async fn an_ended_stream_makes_the_plugin_register_again() {
 async fn a_refused_registration_is_retried_until_kubelet_accepts() {
     let dir_args: [&str; 0] = [];
     let mut node = Node::start("910-8", &dir_args, &[]).await;
+    node.registration().await;
+    assert_eq!(node.kubelet.refusal_count(), 0);
     node.kubelet
         .set_refuse(Some("resource name already registered".into()));
     node.kubelet.restart().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The plugin must come back after a refusal, more than once.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while node.kubelet.refusal_count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin did not retry after a refusal ({} refusals)",
+            node.kubelet.refusal_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.kubelet.registration_count(), 1, "none accepted yet");
     node.kubelet.set_refuse(None);
     let registration = node.registration().await;
     assert_eq!(registration.resource_name, "huawei.com/Ascend910");
+    assert_eq!(node.kubelet.registration_count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
