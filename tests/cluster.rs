@@ -333,7 +333,18 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_token_kubeconfig_or_environment_value_reaches_the_logs() {
-    let mut cluster = start_cluster().await;
+    no_secret_in_the_logs_at("-logLevel=0").await;
+}
+
+/// At debug level every dependency (kube, hyper, h2, rustls, tonic) logs too.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_kubeconfig_or_environment_value_reaches_the_logs_at_debug_level() {
+    no_secret_in_the_logs_at("-logLevel=-1").await;
+}
+
+async fn no_secret_in_the_logs_at(level: &str) {
+    let job = volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100");
+    let mut cluster = start_cluster_with("910-8", &[level], vec![job]).await;
     allocate_job(&mut cluster).await;
     let api = cluster.api.clone();
     eventually("the write-back", || {
@@ -369,6 +380,13 @@ async fn no_token_kubeconfig_or_environment_value_reaches_the_logs() {
         log.contains("Volcano pod matched"),
         "the flows ran and were logged"
     );
+    if level == "-logLevel=-1" {
+        let dependency_debug = log
+            .lines()
+            .filter(|l| l.contains("DEBUG") && !l.contains(" ascend_device_plugin"))
+            .count();
+        assert!(dependency_debug > 0, "dependencies logged at debug level");
+    }
     for (what, text) in [("log file", &log), ("stderr", &stderr)] {
         for secret in [TOKEN, ENV_SECRET, "token:"] {
             assert!(!text.contains(secret), "{what} contains {secret}");
