@@ -84,6 +84,15 @@ async fn hung_driver_calls_cannot_pile_up_threads_without_bound() {
     .await
     .unwrap();
     let release = Arc::new(AtomicBool::new(false));
+    // A failed assertion must release the blocked threads, or the runtime
+    // would wait for them forever instead of reporting the failure.
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let _release_on_exit = Release(Arc::clone(&release));
     let running = Arc::new(AtomicUsize::new(0));
     let (mut timed_out, mut refused) = (0, 0);
     for _ in 0..(MAX_STUCK_CALLS * 4) {
