@@ -1,6 +1,6 @@
 //! A small in-memory Kubernetes API server over plain HTTP on loopback, for
 //! the integration tests: pods, nodes, ConfigMaps and events; get, list
-//! (with `spec.nodeName` / `metadata.name` field selectors), watch (newline-
+//! (with `spec.nodeName` / `metadata.name` / `status.phase!=` field selectors), watch (newline-
 //! delimited events), create, replace, and JSON merge patch. It records every
 //! request with its Authorization header. It is no substitute for a real
 //! kube-apiserver (the end-to-end suite runs one); it lets these tests drive
@@ -297,6 +297,7 @@ fn selects(selector: Option<&str>, object: &Value) -> bool {
         return true;
     };
     selector.split(',').all(|term| match term.split_once('=') {
+        Some(("status.phase!", v)) => object["status"]["phase"] != v,
         Some(("spec.nodeName", v)) => object["spec"]["nodeName"] == v,
         Some(("metadata.name", v)) => object["metadata"]["name"] == v,
         _ => true,
