@@ -175,8 +175,14 @@ async fn allocate_job(cluster: &mut Cluster) {
         !devices.contains(&"/dev/davinci0"),
         "kubelet's IDs only count: {devices:?}"
     );
-    cluster.pod_resources.set(vec![pr::PodResources {
-        name: "job-0".into(),
+    kubelet_lists(&cluster.pod_resources, "job-0", ids);
+}
+
+/// Lets the pod-resources service report `ids` of Ascend910 for pod
+/// `ml/<name>` alone, as kubelet would after admitting it.
+fn kubelet_lists(pod_resources: &PodResources, name: &str, ids: Vec<String>) {
+    pod_resources.set(vec![pr::PodResources {
+        name: name.into(),
         namespace: "ml".into(),
         containers: vec![pr::ContainerResources {
             name: "main".into(),
@@ -525,5 +531,76 @@ async fn dynamic_vnpus_are_created_at_allocate_and_destroyed_when_their_pod_ends
         assert!(Instant::now() < deadline, "vNPU {vdev} not destroyed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert!(cluster.node.terminate().success());
+}
+
+/// The devices of an Allocate answer, as host paths.
+fn host_paths(response: &kubelet_standin::AllocateResponse) -> Vec<String> {
+    response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| d.host_path.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chip_another_running_pod_holds_is_never_handed_out_again() {
+    let mut cluster = start_cluster_with(
+        "910-8",
+        &[],
+        vec![volcano_pod("job-a", "Ascend910-3", "100")],
+    )
+    .await;
+    let (mut client, _watch, _) = cluster.node.watch().await;
+    let first = client
+        .allocate(vec![vec!["Ascend910-0".to_owned()]])
+        .await
+        .unwrap();
+    assert!(host_paths(&first).contains(&"/dev/davinci3".to_owned()));
+    kubelet_lists(&cluster.pod_resources, "job-a", vec!["Ascend910-0".into()]);
+    // A pod bound to the node by hand claims chip 3 with an older
+    // predicate-time than the honest pod Volcano gave chip 5.
+    let api = cluster.api.clone();
+    api.put(PODS, volcano_pod("thief", "Ascend910-3", "50"));
+    api.put(PODS, volcano_pod("honest", "Ascend910-5", "200"));
+    let honest = client
+        .allocate(vec![vec!["Ascend910-1".to_owned()]])
+        .await
+        .unwrap();
+    let paths = host_paths(&honest);
+    assert!(paths.contains(&"/dev/davinci5".to_owned()), "{paths:?}");
+    assert!(!paths.contains(&"/dev/davinci3".to_owned()), "{paths:?}");
+
+    // The thief's own Allocate is refused, naming the chip and its holder.
+    let refused = client
+        .allocate(vec![vec!["Ascend910-2".to_owned()]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("phy id 3"), "{refused}");
+    assert!(refused.contains("ml/job-a"), "{refused}");
+    assert_eq!(
+        annotation(&api.get(PODS, "thief").unwrap(), "predicate-time").as_deref(),
+        Some("50"),
+        "the thief was never marked used"
+    );
+
+    // Nothing is lost: job-a keeps chip 3, the honest pod has chip 5.
+    let state = cluster.node.args_value("--state-dir=").unwrap();
+    let file = std::path::Path::new(&state).join("volcano-map.json");
+    let map: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ids = &map["resources"]["Ascend910"];
+    assert_eq!(ids["Ascend910-0"]["real_phy"], 3);
+    assert_eq!(ids["Ascend910-0"]["pod"], "ml/job-a");
+    assert_eq!(ids["Ascend910-1"]["real_phy"], 5);
+    assert_eq!(ids["Ascend910-1"]["pod"], "ml/honest");
+    assert!(ids["Ascend910-2"].is_null(), "{ids}");
+    let metrics = scrape(cluster.port).await;
+    assert!(
+        metrics
+            .get("ascend_device_plugin_volcano_chip_conflicts_total")
+            .is_some_and(|&n| n >= 1.0),
+        "the conflict is counted"
+    );
     assert!(cluster.node.terminate().success());
 }

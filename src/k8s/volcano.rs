@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::pods::{PodCache, View};
 use crate::cluster::npu_core::{NpuCoreRequest, choose_npu_core_pod};
 use crate::cluster::volcano::{
-    CONSUMED, MatchError, PREDICATE_TIME, annotation, choose_pod, validate_chips,
+    CONSUMED, MatchError, PREDICATE_TIME, annotation, choose_pod, pod_key, validate_chips,
 };
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
@@ -112,14 +112,57 @@ impl VolcanoMatcher {
         available: &BTreeSet<u32>,
         healthy: impl Fn(u32) -> bool,
     ) -> Result<Claim<Vec<u32>>, VolcanoError> {
+        self.claim_chips_held(resource_type, requested, available, healthy, |_| None)
+            .await
+    }
+
+    /// [`Self::claim_chips`] where `holder(phy)` names the live pod a chip
+    /// is allocated to (`namespace/name`), if any. A candidate naming a
+    /// chip another pod holds is passed over (counted, and logged naming
+    /// both), so the pod whose Allocate it is gets its own chips; when no
+    /// other pod explains the request, the error names chip and holder.
+    pub async fn claim_chips_held(
+        &self,
+        resource_type: &str,
+        requested: usize,
+        available: &BTreeSet<u32>,
+        healthy: impl Fn(u32) -> bool,
+        holder: impl Fn(u32) -> Option<String>,
+    ) -> Result<Claim<Vec<u32>>, VolcanoError> {
+        let passed_over: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::default();
         self.claim(|view, used| {
-            let pods = unused(view, used);
-            let chosen = choose_pod(pods, &self.node, resource_type, requested)?;
-            log_skips(&chosen.skipped);
-            validate_chips(&chosen.phys, available, &healthy)?;
-            Ok((PodRef::of(chosen.pod), chosen.phys))
-        })
-        .await
+                let mut excluded: BTreeSet<String> = BTreeSet::new();
+                let mut conflict: Option<MatchError> = None;
+                loop {
+                    let pods = unused(view, used).filter(|pod| !excluded.contains(&pod_key(pod)));
+                    let chosen = match choose_pod(pods, &self.node, resource_type, requested) {
+                        Ok(chosen) => chosen,
+                        Err(error @ MatchError::NoPod { .. }) => {
+                            return Err(conflict.take().unwrap_or(error));
+                        }
+                        Err(error) => return Err(error),
+                    };
+                    let pod = pod_key(chosen.pod);
+                    let held = chosen.phys.iter().find_map(|&phy| {
+                        holder(phy).filter(|h| *h != pod).map(|h| (phy, h))
+                    });
+                    if let Some((phy, holder)) = held {
+                        if let Ok(mut seen) = passed_over.lock()
+                            && seen.insert(pod.clone())
+                        {
+                            tracing::warn!(%pod, phy, %holder, "Volcano candidate names a chip another running pod holds; passed over");
+                            self.metrics.volcano_chip_conflict();
+                        }
+                        excluded.insert(pod.clone());
+                        conflict.get_or_insert(MatchError::ChipHeld { pod, phy, holder });
+                        continue;
+                    }
+                    log_skips(&chosen.skipped);
+                    validate_chips(&chosen.phys, available, &healthy)?;
+                    return Ok((PodRef::of(chosen.pod), chosen.phys));
+                }
+            })
+            .await
     }
 
     /// The same for the dynamic `npu-core` resource: the pod whose
@@ -155,8 +198,11 @@ impl VolcanoMatcher {
                     return Err(None);
                 }
                 match choose(view, &used) {
-                    // Only "no pod yet" is worth waiting for.
-                    Err(error @ MatchError::NoPod { .. }) => Err(Some(error)),
+                    // Only "no pod yet" is worth waiting for (also when the
+                    // only candidates name another pod's chips).
+                    Err(error @ (MatchError::NoPod { .. } | MatchError::ChipHeld { .. })) => {
+                        Err(Some(error))
+                    }
                     other => Ok(other),
                 }
             })
