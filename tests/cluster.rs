@@ -604,3 +604,52 @@ async fn a_chip_another_running_pod_holds_is_never_handed_out_again() {
     );
     assert!(cluster.node.terminate().success());
 }
+
+/// `VmRSS` and `VmHWM` of process `pid`, in kB.
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Benchmark (docs/benchmarks.md), not a timed test: the plugin's memory
+/// with 2,000 live pods on the node, each carrying 200 KiB of annotations
+/// it never reads. Run with `cargo test --test cluster -- --ignored
+/// pod_cache_memory --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: 400 MB of pods in the test process"]
+async fn pod_cache_memory_with_2000_fat_pods() {
+    let padding = "x".repeat(200 * 1024);
+    let mut pods = vec![volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100")];
+    for i in 0..2000 {
+        let mut pod = volcano_pod(&format!("fat-{i}"), "Ascend910-1", "1");
+        pod["metadata"]["annotations"] = json!({"example.com/padding": padding});
+        pod["status"]["phase"] = json!("Running");
+        pods.push(pod);
+    }
+    let started = Instant::now();
+    let mut cluster = start_cluster_with("910-8", &[], pods).await;
+    // The Volcano match needs the synced cache: every page listed.
+    let (mut client, _watch, _) = cluster.node.watch().await;
+    let ids = vec!["Ascend910-0".to_owned(), "Ascend910-1".to_owned()];
+    while let Err(error) = client.allocate(vec![ids.clone()]).await {
+        assert!(started.elapsed() < Duration::from_secs(300), "{error}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let synced = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss, hwm) = rss_kb(cluster.node.pid());
+    println!(
+        "2000 pods x 200 KiB annotations: synced in {synced:?}; VmRSS {} MB, VmHWM {} MB",
+        rss / 1024,
+        hwm / 1024
+    );
+    assert!(cluster.node.terminate().success());
+}

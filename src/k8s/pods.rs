@@ -165,8 +165,9 @@ pub fn node_selector(node: &str) -> String {
     format!("spec.nodeName={node},status.phase!=Succeeded,status.phase!=Failed")
 }
 
-/// Pods per page of the initial list (kube's default is 500).
-const LIST_PAGE_SIZE: u32 = 50;
+/// Pods per page of the initial list (kube's default is 500): ten pods
+/// of fat annotations are 2 MB of JSON held at once (docs/benchmarks.md).
+const LIST_PAGE_SIZE: u32 = 10;
 
 /// Annotations kept per pod; the plugin reads at most five.
 const MAX_KEPT_ANNOTATIONS: usize = 16;

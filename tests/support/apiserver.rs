@@ -172,11 +172,26 @@ impl FakeApi {
                 self.watch(collection, query.get("fieldSelector").cloned())
             }
             ("GET", None) => {
-                let items = self.list(&collection, query.get("fieldSelector").map(String::as_str));
+                let mut items =
+                    self.list(&collection, query.get("fieldSelector").map(String::as_str));
                 let version = self.store.lock().unwrap().version;
+                let mut metadata = json!({"resourceVersion": version.to_string()});
+                // Pages: `limit`, and `continue` = the offset of the next page.
+                let offset: usize = query
+                    .get("continue")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                items.drain(..offset.min(items.len()));
+                if let Some(limit) = query.get("limit").and_then(|l| l.parse::<usize>().ok())
+                    && limit > 0
+                    && items.len() > limit
+                {
+                    items.truncate(limit);
+                    metadata["continue"] = json!((offset + limit).to_string());
+                }
                 reply(
                     200,
-                    json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": version.to_string()}, "items": items}),
+                    json!({"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": items}),
                 )
             }
             ("GET", Some(name)) => match self.get(&collection, &name) {
