@@ -602,6 +602,25 @@ async fn a_chip_another_running_pod_holds_is_never_handed_out_again() {
             .is_some_and(|&n| n >= 1.0),
         "the conflict is counted"
     );
+    // And reported once on the node, naming the pod, the chip and the holder.
+    let events = eventually("the conflict event", || {
+        let events: Vec<Value> = api
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.uri.contains("/namespaces/default/events"))
+            .map(|s| s.body)
+            .filter(|e| e["reason"] == "NPUChipConflict")
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(events.len(), 1, "one event per offending pod: {events:?}");
+    let message = events[0]["message"].as_str().unwrap();
+    for part in ["ml/thief", "phy id 3", "ml/job-a"] {
+        assert!(message.contains(part), "{message}");
+    }
+    assert_eq!(events[0]["involvedObject"]["name"], "node-a");
+    assert_eq!(events[0]["type"], "Warning");
     assert!(cluster.node.terminate().success());
 }
 
