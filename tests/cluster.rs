@@ -173,8 +173,14 @@ async fn allocate_job(cluster: &mut Cluster) {
         !devices.contains(&"/dev/davinci0"),
         "kubelet's IDs only count: {devices:?}"
     );
-    cluster.pod_resources.set(vec![pr::PodResources {
-        name: "job-0".into(),
+    kubelet_lists(&cluster.pod_resources, "job-0", ids);
+}
+
+/// Lets the pod-resources service report `ids` of Ascend910 for pod
+/// `ml/<name>` alone, as kubelet would after admitting it.
+fn kubelet_lists(pod_resources: &PodResources, name: &str, ids: Vec<String>) {
+    pod_resources.set(vec![pr::PodResources {
+        name: name.into(),
         namespace: "ml".into(),
         containers: vec![pr::ContainerResources {
             name: "main".into(),
@@ -339,7 +345,18 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_token_kubeconfig_or_environment_value_reaches_the_logs() {
-    let mut cluster = start_cluster().await;
+    no_secret_in_the_logs_at("-logLevel=0").await;
+}
+
+/// At debug level every dependency (kube, hyper, h2, rustls, tonic) logs too.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_token_kubeconfig_or_environment_value_reaches_the_logs_at_debug_level() {
+    no_secret_in_the_logs_at("-logLevel=-1").await;
+}
+
+async fn no_secret_in_the_logs_at(level: &str) {
+    let job = volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100");
+    let mut cluster = start_cluster_with("910-8", &[level], vec![job]).await;
     allocate_job(&mut cluster).await;
     let api = cluster.api.clone();
     eventually("the write-back", || {
@@ -375,6 +392,13 @@ async fn no_token_kubeconfig_or_environment_value_reaches_the_logs() {
         log.contains("Volcano pod matched"),
         "the flows ran and were logged"
     );
+    if level == "-logLevel=-1" {
+        let dependency_debug = log
+            .lines()
+            .filter(|l| l.contains("DEBUG") && !l.contains(" ascend_device_plugin"))
+            .count();
+        assert!(dependency_debug > 0, "dependencies logged at debug level");
+    }
     for (what, text) in [("log file", &log), ("stderr", &stderr)] {
         for secret in [TOKEN, ENV_SECRET, "token:"] {
             assert!(!text.contains(secret), "{what} contains {secret}");
@@ -550,4 +574,143 @@ async fn a_token_file_with_a_trailing_newline_authenticates_every_request() {
     );
     let log = std::fs::read_to_string(node.log_file()).unwrap();
     assert!(!log.contains(TOKEN), "the token is not logged");
+}
+
+/// The devices of an Allocate answer, as host paths.
+fn host_paths(response: &kubelet_standin::AllocateResponse) -> Vec<String> {
+    response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| d.host_path.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chip_another_running_pod_holds_is_never_handed_out_again() {
+    let mut cluster = start_cluster_with(
+        "910-8",
+        &[],
+        vec![volcano_pod("job-a", "Ascend910-3", "100")],
+    )
+    .await;
+    let (mut client, _watch, _) = cluster.node.watch().await;
+    let first = client
+        .allocate(vec![vec!["Ascend910-0".to_owned()]])
+        .await
+        .unwrap();
+    assert!(host_paths(&first).contains(&"/dev/davinci3".to_owned()));
+    kubelet_lists(&cluster.pod_resources, "job-a", vec!["Ascend910-0".into()]);
+    // A pod bound to the node by hand claims chip 3 with an older
+    // predicate-time than the honest pod Volcano gave chip 5.
+    let api = cluster.api.clone();
+    api.put(PODS, volcano_pod("thief", "Ascend910-3", "50"));
+    api.put(PODS, volcano_pod("honest", "Ascend910-5", "200"));
+    let honest = client
+        .allocate(vec![vec!["Ascend910-1".to_owned()]])
+        .await
+        .unwrap();
+    let paths = host_paths(&honest);
+    assert!(paths.contains(&"/dev/davinci5".to_owned()), "{paths:?}");
+    assert!(!paths.contains(&"/dev/davinci3".to_owned()), "{paths:?}");
+
+    // The thief's own Allocate is refused, naming the chip and its holder.
+    let refused = client
+        .allocate(vec![vec!["Ascend910-2".to_owned()]])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("phy id 3"), "{refused}");
+    assert!(refused.contains("ml/job-a"), "{refused}");
+    assert_eq!(
+        annotation(&api.get(PODS, "thief").unwrap(), "predicate-time").as_deref(),
+        Some("50"),
+        "the thief was never marked used"
+    );
+
+    // Nothing is lost: job-a keeps chip 3, the honest pod has chip 5.
+    let state = cluster.node.args_value("--state-dir=").unwrap();
+    let file = std::path::Path::new(&state).join("volcano-map.json");
+    let map: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ids = &map["resources"]["Ascend910"];
+    assert_eq!(ids["Ascend910-0"]["real_phy"], 3);
+    assert_eq!(ids["Ascend910-0"]["pod"], "ml/job-a");
+    assert_eq!(ids["Ascend910-1"]["real_phy"], 5);
+    assert_eq!(ids["Ascend910-1"]["pod"], "ml/honest");
+    assert!(ids["Ascend910-2"].is_null(), "{ids}");
+    let metrics = scrape(cluster.port).await;
+    assert!(
+        metrics
+            .get("ascend_device_plugin_volcano_chip_conflicts_total")
+            .is_some_and(|&n| n >= 1.0),
+        "the conflict is counted"
+    );
+    // And reported once on the node, naming the pod, the chip and the holder.
+    let events = eventually("the conflict event", || {
+        let events: Vec<Value> = api
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "POST" && s.uri.contains("/namespaces/default/events"))
+            .map(|s| s.body)
+            .filter(|e| e["reason"] == "NPUChipConflict")
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(events.len(), 1, "one event per offending pod: {events:?}");
+    let message = events[0]["message"].as_str().unwrap();
+    for part in ["ml/thief", "phy id 3", "ml/job-a"] {
+        assert!(message.contains(part), "{message}");
+    }
+    assert_eq!(events[0]["involvedObject"]["name"], "node-a");
+    assert_eq!(events[0]["type"], "Warning");
+    assert!(cluster.node.terminate().success());
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`, in kB.
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Benchmark (docs/benchmarks.md), not a timed test: the plugin's memory
+/// with 2,000 live pods on the node, each carrying 200 KiB of annotations
+/// it never reads. Run with `cargo test --test cluster -- --ignored
+/// pod_cache_memory --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: 400 MB of pods in the test process"]
+async fn pod_cache_memory_with_2000_fat_pods() {
+    let padding = "x".repeat(200 * 1024);
+    let mut pods = vec![volcano_pod("job-0", "Ascend910-4,Ascend910-5", "100")];
+    for i in 0..2000 {
+        let mut pod = volcano_pod(&format!("fat-{i}"), "Ascend910-1", "1");
+        pod["metadata"]["annotations"] = json!({"example.com/padding": padding});
+        pod["status"]["phase"] = json!("Running");
+        pods.push(pod);
+    }
+    let started = Instant::now();
+    let mut cluster = start_cluster_with("910-8", &[], pods).await;
+    // The Volcano match needs the synced cache: every page listed.
+    let (mut client, _watch, _) = cluster.node.watch().await;
+    let ids = vec!["Ascend910-0".to_owned(), "Ascend910-1".to_owned()];
+    while let Err(error) = client.allocate(vec![ids.clone()]).await {
+        assert!(started.elapsed() < Duration::from_secs(300), "{error}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let synced = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss, hwm) = rss_kb(cluster.node.pid());
+    println!(
+        "2000 pods x 200 KiB annotations: synced in {synced:?}; VmRSS {} MB, VmHWM {} MB",
+        rss / 1024,
+        hwm / 1024
+    );
+    assert!(cluster.node.terminate().success());
 }

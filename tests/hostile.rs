@@ -67,3 +67,84 @@ fn a_hanging_driver_times_out_instead_of_hanging_the_plugin() {
     assert!(stderr.contains("did not return within 2s"), "{stderr}");
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
 }
+
+/// Calls that hang past their timeout each keep a thread until the driver
+/// returns; only `MAX_STUCK_CALLS` may pile up, later calls fail at once
+/// naming the function, and calls go through again once the driver returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn hung_driver_calls_cannot_pile_up_threads_without_bound() {
+    use ascend_device_plugin::dcmi::{Dcmi, DcmiError, MAX_STUCK_CALLS, OwnerPolicy};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let lib = support::sim_lib();
+    let dcmi = tokio::task::spawn_blocking(move || {
+        Dcmi::open(Some(&lib), None, OwnerPolicy::current()).unwrap()
+    })
+    .await
+    .unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    // A failed assertion must release the blocked threads, or the runtime
+    // would wait for them forever instead of reporting the failure.
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let _release_on_exit = Release(Arc::clone(&release));
+    let running = Arc::new(AtomicUsize::new(0));
+    let (mut timed_out, mut refused) = (0, 0);
+    for _ in 0..(MAX_STUCK_CALLS * 4) {
+        let (release, running) = (Arc::clone(&release), Arc::clone(&running));
+        let result: Result<(), DcmiError> = dcmi
+            .call(
+                "dcmi_get_device_health",
+                Duration::from_millis(20),
+                move |_| {
+                    running.fetch_add(1, Ordering::SeqCst);
+                    while !release.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                },
+            )
+            .await;
+        match result {
+            Err(DcmiError::Timeout { .. }) => timed_out += 1,
+            Err(error @ DcmiError::Stuck { .. }) => {
+                assert!(
+                    error.to_string().contains("dcmi_get_device_health"),
+                    "{error}"
+                );
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(timed_out, MAX_STUCK_CALLS);
+    assert_eq!(refused, MAX_STUCK_CALLS * 3);
+    assert_eq!(
+        running.load(Ordering::SeqCst),
+        MAX_STUCK_CALLS,
+        "threads held"
+    );
+    assert_eq!(dcmi.stuck_calls(), MAX_STUCK_CALLS);
+
+    // The driver returns: the threads go and calls work again.
+    release.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dcmi.stuck_calls() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} still stuck",
+            dcmi.stuck_calls()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ok: Result<u32, DcmiError> = dcmi
+        .call("dcmi_get_device_health", Duration::from_secs(5), |_| Ok(7))
+        .await;
+    assert_eq!(ok, Ok(7));
+}

@@ -230,13 +230,26 @@ async fn an_ended_stream_makes_the_plugin_register_again() {
 async fn a_refused_registration_is_retried_until_kubelet_accepts() {
     let dir_args: [&str; 0] = [];
     let mut node = Node::start("910-8", &dir_args, &[]).await;
+    node.registration().await;
+    assert_eq!(node.kubelet.refusal_count(), 0);
     node.kubelet
         .set_refuse(Some("resource name already registered".into()));
     node.kubelet.restart().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The plugin must come back after a refusal, more than once.
+    let deadline = std::time::Instant::now() + patience();
+    while node.kubelet.refusal_count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin did not retry after a refusal ({} refusals)",
+            node.kubelet.refusal_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.kubelet.registration_count(), 1, "none accepted yet");
     node.kubelet.set_refuse(None);
     let registration = node.registration().await;
     assert_eq!(registration.resource_name, "huawei.com/Ascend910");
+    assert_eq!(node.kubelet.registration_count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,6 +271,45 @@ async fn sigterm_removes_the_sockets_and_exits_cleanly() {
     let status = node.terminate();
     assert!(status.success(), "{status:?}: {}", node.stderr());
     assert_eq!(node.sockets(), ["kubelet.sock"]);
+}
+
+/// The simulator, like a driver that does not pin itself
+/// (`ASCEND_SIM_NO_PIN=1`: no pinning, its event thread on a bare pthread),
+/// can be unloaded: if the plugin `dlclose`d it while the fault-event thread
+/// runs, that thread would jump into unmapped code. The loader's own trace
+/// (glibc `LD_DEBUG=files`) shows whether the library was ever unloaded; the
+/// exit must be clean too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_driver_library_is_never_unloaded_under_its_event_thread() {
+    let trace_dir = support::private_dir();
+    let trace = trace_dir.path().join("ld");
+    let trace_env = trace.display().to_string();
+    let env = [
+        ("ASCEND_SIM_NO_PIN", "1"),
+        ("LD_DEBUG", "files"),
+        ("LD_DEBUG_OUTPUT", trace_env.as_str()),
+    ];
+    let mut node = Node::start("910-8", &[], &env).await;
+    let (_client, mut watch, _) = node.watch().await;
+    // The event thread is running: it just delivered this fault.
+    node.sim(&["fault", "raise", "--phy", "2", "--code", "80E01801"]);
+    watch
+        .until(patience(), |l| health_of(l, "Ascend910-2") == UNHEALTHY)
+        .await
+        .unwrap();
+    let pid = node.pid();
+    let status = node.terminate();
+    assert!(status.success(), "{status:?}: {}", node.stderr());
+    let log = std::fs::read_to_string(format!("{trace_env}.{pid}")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("libdcmi.so")).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("calling init")),
+        "the loader trace works: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("destroying link map")),
+        "the driver library was unloaded: {lines:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -79,6 +79,14 @@ pub enum MatchError {
     UnknownChip { phy: u32 },
     #[error("chip with phy id {phy} is unhealthy")]
     UnhealthyChip { phy: u32 },
+    #[error(
+        "pod {pod}: annotation names chip with phy id {phy}, which is allocated to running pod {holder}; no other pod explains the request"
+    )]
+    ChipHeld {
+        pod: String,
+        phy: u32,
+        holder: String,
+    },
 }
 
 /// The pod chosen for an Allocate and Volcano's chips for it.

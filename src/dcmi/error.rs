@@ -33,6 +33,14 @@ pub enum DcmiError {
     },
     #[error("{function} is not exported by this driver")]
     Unsupported { function: &'static str },
+    #[error(
+        "{function} not called: {stuck} earlier driver calls hung past their timeout and still hold their threads (limit {limit})"
+    )]
+    Stuck {
+        function: &'static str,
+        stuck: usize,
+        limit: usize,
+    },
     #[error("the DCMI worker for {function} stopped: {reason}")]
     Worker {
         function: &'static str,

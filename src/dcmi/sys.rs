@@ -1,7 +1,9 @@
 //! The DCMI symbol table: the only `unsafe` code in the crate.
 //!
 //! Symbols are resolved once when the library is opened and kept next to the
-//! `Library` that owns them, so no function pointer outlives its code. Each
+//! `Library` that owns them. The library is never closed (`dlclose`): the
+//! driver runs its own fault-event thread, which would jump into unmapped
+//! code if the library were unloaded under it. Each
 //! wrapper passes pointers to live, exclusively borrowed Rust values whose
 //! layout is the C struct's (`dcmi-abi`, proven by its layout test) and
 //! buffer lengths equal to the real buffer; it returns the raw code. Turning
@@ -9,6 +11,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -80,11 +83,13 @@ fn optional<T: Copy>(library: &Library, name: &'static str) -> Option<T> {
 macro_rules! table {
     (required { $($rname:ident: $rty:ty = $rsym:literal,)* }
      optional { $($oname:ident: $oty:ty = $osym:literal,)* }) => {
-        /// Resolved functions; `library` keeps their code mapped.
+        /// Resolved functions; `library` keeps their code mapped. It is
+        /// never dropped, so never `dlclose`d: the driver's own threads (the
+        /// fault-event thread) run its code until the process exits.
         pub struct Symbols {
             $($rname: $rty,)*
             $($oname: Option<$oty>,)*
-            _library: Library,
+            _library: ManuallyDrop<Library>,
         }
 
         impl Symbols {
@@ -92,7 +97,7 @@ macro_rules! table {
                 Ok(Self {
                     $($rname: required(&library, path, $rsym)?,)*
                     $($oname: optional(&library, $osym),)*
-                    _library: library,
+                    _library: ManuallyDrop::new(library),
                 })
             }
 

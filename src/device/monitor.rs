@@ -243,7 +243,9 @@ async fn read_chip(dcmi: &Dcmi, chip: ChipAddress) -> Reading {
         match network {
             Ok(value) => reading.network = Some(value),
             Err(error) if error.is_unsupported() => {}
-            Err(DcmiError::Timeout { .. }) => reading.network = Some(u32::MAX),
+            Err(DcmiError::Timeout { .. } | DcmiError::Stuck { .. }) => {
+                reading.network = Some(u32::MAX);
+            }
             Err(error) => {
                 tracing::debug!(chip = chip.phy_id, %error, "network health read failed");
             }

@@ -7,13 +7,15 @@
 //! rebuilt from the pod-resources API and the pods' `AscendReal`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+use crate::dcmi::OwnerPolicy;
 
 /// File name inside the state directory.
 pub const FILE_NAME: &str = "volcano-map.json";
@@ -123,6 +125,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("refusing state directory {path}: {rule}")]
+    UnsafeDir { path: PathBuf, rule: String },
     #[error("state file {path}: {source}")]
     Write {
         path: PathBuf,
@@ -134,6 +138,7 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct AssignmentStore {
     file: PathBuf,
+    owner: OwnerPolicy,
     tx: Arc<watch::Sender<Arc<Assignments>>>,
 }
 
@@ -142,13 +147,24 @@ impl AssignmentStore {
     /// there and sound; an unreadable file is reported and ignored (the map
     /// is rebuilt from kubelet and the pods instead).
     pub fn open(dir: &Path) -> (AssignmentStore, Option<String>) {
+        Self::open_as(dir, OwnerPolicy::current())
+    }
+
+    /// [`Self::open`] for a process whose files `owner` describes: the
+    /// directory must belong to root or its uid (injected for tests).
+    pub fn open_as(dir: &Path, owner: OwnerPolicy) -> (AssignmentStore, Option<String>) {
         let file = dir.join(FILE_NAME);
-        let (initial, problem) = match read(&file) {
+        let checked = match check_dir(dir, owner) {
+            Ok(_) => read(&file),
+            Err(error) => Err(error.to_string()),
+        };
+        let (initial, problem) = match checked {
             Ok(found) => (found.unwrap_or_default(), None),
             Err(problem) => (Assignments::default(), Some(problem)),
         };
         let store = AssignmentStore {
             file,
+            owner,
             tx: Arc::new(watch::channel(Arc::new(initial)).0),
         };
         (store, problem)
@@ -174,18 +190,68 @@ impl AssignmentStore {
         }
         let next = Arc::new(next);
         self.tx.send_replace(Arc::clone(&next));
-        write_atomically(&self.file, &next)?;
+        write_atomically(&self.file, &next, self.owner)?;
         Ok(true)
     }
 }
 
+/// Refuses a state directory someone else could write in: it must be a
+/// real directory (not a symlink), owned by root or the process user and
+/// not writable by group or others (the rules of the device-plugin
+/// directory, plus the mode). True if it exists.
+fn check_dir(dir: &Path, owner: OwnerPolicy) -> Result<bool, StoreError> {
+    let refuse = |rule: String| StoreError::UnsafeDir {
+        path: dir.to_path_buf(),
+        rule,
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("it is a symlink".into()));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("it is not a directory".into()));
+    }
+    if meta.uid() != 0 && meta.uid() != owner.process_uid {
+        return Err(refuse(format!(
+            "it is owned by uid {}, not root or the process user (uid {})",
+            meta.uid(),
+            owner.process_uid
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "it is writable by group or others (mode {:o})",
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(true)
+}
+
 fn read(file: &Path) -> Result<Option<Assignments>, String> {
     let shown = file.display();
-    let metadata = match std::fs::symlink_metadata(file) {
-        Ok(m) => m,
+    // O_NOFOLLOW: a symlink in place of the file is refused, never followed.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(file);
+    let mut opened = match opened {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(format!("{shown} is a symlink"));
+        }
         Err(e) => return Err(format!("{shown}: {e}")),
     };
+    let metadata = opened.metadata().map_err(|e| format!("{shown}: {e}"))?;
     if !metadata.is_file() {
         return Err(format!("{shown} is not a regular file"));
     }
@@ -195,7 +261,11 @@ fn read(file: &Path) -> Result<Option<Assignments>, String> {
             metadata.len()
         ));
     }
-    let bytes = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    (&mut opened)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
     let map: Assignments = serde_json::from_slice(&bytes).map_err(|e| format!("{shown}: {e}"))?;
     if map.version != FORMAT_VERSION {
         return Err(format!(
@@ -207,27 +277,38 @@ fn read(file: &Path) -> Result<Option<Assignments>, String> {
 }
 
 /// Write to a temp file beside it, fsync, rename over, fsync the directory:
-/// a crash leaves the old file or the new one, never half of one.
-fn write_atomically(file: &Path, map: &Assignments) -> Result<(), StoreError> {
+/// a crash leaves the old file or the new one, never half of one. The
+/// directory is checked first ([`check_dir`]); the temp file is created
+/// with `O_EXCL|O_NOFOLLOW`, so a symlink or file planted at its name is
+/// never written through (a leftover is unlinked, not followed).
+fn write_atomically(file: &Path, map: &Assignments, owner: OwnerPolicy) -> Result<(), StoreError> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| StoreError::Dir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    if !check_dir(dir, owner)? {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        check_dir(dir, owner)?;
+    }
     let temp = file.with_extension("json.tmp");
     let failed = |source| StoreError::Write {
         path: file.to_path_buf(),
         source,
     };
     let bytes = serde_json::to_vec_pretty(map).map_err(|e| failed(std::io::Error::other(e)))?;
+    match std::fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(e)),
+    }
     let mut out = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .mode(0o600)
         .open(&temp)
         .map_err(failed)?;

@@ -28,6 +28,8 @@ pub const COMPONENT: &str = "ascend-device-plugin";
 pub const REASON_UNHEALTHY: &str = "NPUUnhealthy";
 pub const REASON_RECOVERED: &str = "NPURecovered";
 pub const REASON_SUPPRESSED: &str = "NPUEventsSuppressed";
+/// A Volcano candidate named a chip another running pod holds.
+pub const REASON_CHIP_CONFLICT: &str = "NPUChipConflict";
 const BURST: u32 = 10;
 const REFILL: Duration = Duration::from_secs(6);
 

@@ -1,18 +1,23 @@
-//! The node's pods, kept current by one watch (`spec.nodeName=<node>`), so
-//! a Volcano Allocate reads memory, never the API server, on its hot path.
-//! Waiting for a pod that has not arrived yet means waiting on this cache's
-//! change counter, bounded by the caller's deadline.
+//! The node's pods, kept current by one watch (`spec.nodeName=<node>`, not
+//! Succeeded or Failed), so a Volcano Allocate reads memory, never the API
+//! server, on its hot path. Only the fields the plugin reads are kept
+//! ([`slim`]), so what a pod's author puts elsewhere (annotations,
+//! `managedFields`, env) costs no memory here. Waiting for a pod that has
+//! not arrived yet means waiting on this cache's change counter, bounded by
+//! the caller's deadline.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
-use crate::cluster::volcano::pod_key;
+use crate::cluster::chip_list::MAX_ANNOTATION_BYTES;
+use crate::cluster::volcano::{PREDICATE_TIME, RESOURCE_PREFIX, pod_key};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -76,7 +81,7 @@ impl PodCache {
             match event {
                 Event::Init => state.relisting = Some(BTreeMap::new()),
                 Event::InitApply(pod) => {
-                    let pod = Arc::new(pod);
+                    let pod = Arc::new(slim(pod));
                     if let Some(relist) = state.relisting.as_mut() {
                         relist.insert(pod_key(&pod), pod);
                     }
@@ -88,6 +93,7 @@ impl PodCache {
                     state.synced = true;
                 }
                 Event::Apply(pod) => {
+                    let pod = slim(pod);
                     state.pods.insert(pod_key(&pod), Arc::new(pod));
                 }
                 Event::Delete(pod) => {
@@ -152,15 +158,112 @@ impl PodCache {
     }
 }
 
-/// The field selector of the watch: this node's pods only.
+/// The field selector of the watch: this node's pods that have not ended
+/// (the plugin never uses a Succeeded or Failed pod, and a node can hold
+/// any number of them).
 pub fn node_selector(node: &str) -> String {
-    format!("spec.nodeName={node}")
+    format!("spec.nodeName={node},status.phase!=Succeeded,status.phase!=Failed")
+}
+
+/// Pods per page of the initial list (kube's default is 500): ten pods
+/// of fat annotations are 2 MB of JSON held at once (docs/benchmarks.md).
+const LIST_PAGE_SIZE: u32 = 10;
+
+/// Annotations kept per pod; the plugin reads at most five.
+const MAX_KEPT_ANNOTATIONS: usize = 16;
+
+/// The pod with only what the plugin reads: name, namespace, UID, creation
+/// and deletion times; the `predicate-time` and `huawei.com/*` annotations
+/// (at most [`MAX_KEPT_ANNOTATIONS`], each value cut to just over the
+/// parsers' limit, so an oversized one is still refused as oversized);
+/// each container's `huawei.com/*` limits; node name; phase and reason.
+pub fn slim(pod: Pod) -> Pod {
+    let meta = pod.metadata;
+    let annotations = meta.annotations.map(|all| {
+        all.into_iter()
+            .filter(|(key, _)| key == PREDICATE_TIME || key.starts_with(RESOURCE_PREFIX))
+            .take(MAX_KEPT_ANNOTATIONS)
+            .map(|(key, value)| (key, cut(value)))
+            .collect()
+    });
+    let metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        creation_timestamp: meta.creation_timestamp,
+        deletion_timestamp: meta.deletion_timestamp,
+        annotations,
+        ..ObjectMeta::default()
+    };
+    let spec = pod.spec.map(|spec| PodSpec {
+        node_name: spec.node_name,
+        containers: spec.containers.into_iter().map(slim_container).collect(),
+        init_containers: spec
+            .init_containers
+            .map(|all| all.into_iter().map(slim_container).collect()),
+        ..PodSpec::default()
+    });
+    let status = pod.status.map(|status| PodStatus {
+        phase: status.phase,
+        reason: status.reason.map(cut),
+        ..PodStatus::default()
+    });
+    Pod {
+        metadata,
+        spec,
+        status,
+    }
+}
+
+fn slim_container(container: Container) -> Container {
+    let limits = container.resources.and_then(|r| r.limits).map(|limits| {
+        limits
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(RESOURCE_PREFIX))
+            .take(MAX_KEPT_ANNOTATIONS)
+            .collect()
+    });
+    Container {
+        resources: limits.map(|limits| ResourceRequirements {
+            limits: Some(limits),
+            ..ResourceRequirements::default()
+        }),
+        ..Container::default()
+    }
+}
+
+/// Entries an oversized list keeps counting: more than any Allocate may
+/// request (800 IDs), so a cut list explains exactly the requests the whole
+/// one did.
+const MAX_COUNTED_ENTRIES: usize = 1024;
+
+/// `value`, or, when longer than the parsers accept, its first bytes plus
+/// one comma for each further entry (up to [`MAX_COUNTED_ENTRIES`]): still
+/// longer than [`MAX_ANNOTATION_BYTES`], so it is refused as too long, and
+/// counted as the same number of entries, so the same pods are candidates.
+fn cut(mut value: String) -> String {
+    if value.len() <= MAX_ANNOTATION_BYTES + 1 {
+        return value;
+    }
+    let mut end = MAX_ANNOTATION_BYTES + 1;
+    while !value.is_char_boundary(end) {
+        end += 1;
+    }
+    let entries = value.split(',').count().min(MAX_COUNTED_ENTRIES);
+    value.truncate(end);
+    let kept = value.split(',').count();
+    value.push_str(&",".repeat(entries.saturating_sub(kept)));
+    value
 }
 
 /// Feeds the cache from a watch on `api` until `stop`; while the watch is
 /// down the cache keeps its contents and says it is disconnected.
 pub async fn run(cache: PodCache, api: Api<Pod>, node: String, stop: CancellationToken) {
-    let config = super::watch_config().fields(&node_selector(&node));
+    // Small pages: a page is held whole (before [`slim`]) while it is
+    // parsed, so its size bounds the memory a list of fat pods costs.
+    let config = super::watch_config()
+        .fields(&node_selector(&node))
+        .page_size(LIST_PAGE_SIZE);
     let on_error = {
         let cache = cache.clone();
         move || cache.disconnected()

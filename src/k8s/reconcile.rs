@@ -4,7 +4,7 @@
 //! no longer lists (their pods ended), destroys dynamic vNPUs of ended pods,
 //! and repairs pods whose write-back failed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::assignments::{Assignment, Assignments};
 use super::podresources::{PodDevices, Usage};
 use super::volcano::PodRef;
-use super::writeback::{Job, recover_pairs};
+use super::writeback::{Job, check_recovered, recover_pairs};
 use super::{DynamicVnpu, VolcanoBinding, unix_seconds};
 use crate::cluster::annotations::needs_write_back;
 use crate::device::naming::{NPU_CORE, Resource};
@@ -89,7 +89,9 @@ impl Reconciler {
             destroy_vnpus(dynamic, &removed).await;
             destroy_unused_vnpus(dynamic, usage, &binding.store.current()).await;
         }
-        // IDs the map lacks (or just lost as stale): from the pods.
+        // IDs the map lacks (or just lost as stale): from the pods, once
+        // cross-checked against the chips other live pods hold.
+        let claimed = self.annotated_chips(&ours);
         for devices in &ours {
             let map = binding.store.current();
             let missing = devices
@@ -97,12 +99,40 @@ impl Reconciler {
                 .iter()
                 .any(|id| map.real_phy(&devices.resource_type, id).is_none());
             if missing && !self.is_virtual(&devices.resource_type) {
-                self.recover(devices).await;
+                let held = held_chips(&map, &claimed);
+                self.recover(devices, &held).await;
             }
         }
         for devices in ours {
             self.repair(devices).await;
         }
+    }
+
+    /// The phy ids of `resource_type`'s chips on this node.
+    fn chips_of(&self, resource_type: &str) -> BTreeSet<u32> {
+        self.resources
+            .iter()
+            .filter(|r| r.type_name == resource_type)
+            .flat_map(|r| r.devices.iter().map(|d| d.backing.phy_id()))
+            .collect()
+    }
+
+    /// Real chips each pod kubelet lists names in its `AscendReal`
+    /// (unreadable annotations name none): pod -> chips.
+    fn annotated_chips(&self, listed: &[&PodDevices]) -> Vec<(String, Vec<u32>)> {
+        let cache = self.binding.matcher.cache();
+        listed
+            .iter()
+            .filter(|devices| !self.is_virtual(&devices.resource_type))
+            .filter_map(|devices| {
+                let pod = cache.find(&devices.namespace, &devices.name)?;
+                let pairs = recover_pairs(devices, &pod).ok()?;
+                Some((
+                    devices.key(),
+                    pairs.into_iter().map(|(_, phy)| phy).collect(),
+                ))
+            })
+            .collect()
     }
 
     fn is_virtual(&self, resource_type: &str) -> bool {
@@ -115,13 +145,17 @@ impl Reconciler {
     /// comes from the watch cache: kubelet lists only pods of this node,
     /// which the synced cache holds (one not there yet is found on a later
     /// pass), so no API read is needed.
-    async fn recover(&self, devices: &PodDevices) {
+    async fn recover(&self, devices: &PodDevices, held: &BTreeMap<u32, Vec<String>>) {
         let cache = self.binding.matcher.cache();
         let Some(pod) = cache.find(&devices.namespace, &devices.name) else {
             tracing::debug!(pod = %devices.key(), "pod not in the watch cache yet");
             return;
         };
-        match recover_pairs(devices, &pod) {
+        let node_chips = self.chips_of(&devices.resource_type);
+        let checked = recover_pairs(devices, &pod).and_then(|pairs| {
+            check_recovered(&devices.key(), &pairs, &node_chips, held).map(|()| pairs)
+        });
+        match checked {
             Ok(pairs) => {
                 let reference = PodRef::of(&pod);
                 let (ids, phys): (Vec<String>, Vec<u32>) = pairs.into_iter().unzip();
@@ -181,6 +215,25 @@ impl Reconciler {
             tracing::warn!(%error, "pod write-back repair failed; retrying next pass");
         }
     }
+}
+
+/// Real chip -> the pods that hold it: by a map entry (Allocate recorded
+/// it, or an earlier pass rebuilt it) or by naming it in their own
+/// `AscendReal` (`claimed`).
+fn held_chips(map: &Assignments, claimed: &[(String, Vec<u32>)]) -> BTreeMap<u32, Vec<String>> {
+    let mut held: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    let entries = map.resources.values().flat_map(|entries| entries.values());
+    for entry in entries.filter(|e| e.vdev_id.is_none()) {
+        held.entry(entry.real_phy)
+            .or_default()
+            .push(entry.pod.clone());
+    }
+    for (pod, phys) in claimed {
+        for phy in phys {
+            held.entry(*phy).or_default().push(pod.clone());
+        }
+    }
+    held
 }
 
 /// Entries of `before` that `after` no longer has.

@@ -5,7 +5,7 @@
 //! so two requests can never claim the same pod, even before the watch
 //! brings back our own patch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use super::pods::{PodCache, View};
 use crate::cluster::npu_core::{NpuCoreRequest, choose_npu_core_pod};
 use crate::cluster::volcano::{
-    CONSUMED, MatchError, PREDICATE_TIME, annotation, choose_pod, validate_chips,
+    CONSUMED, MatchError, PREDICATE_TIME, RESOURCE_PREFIX, annotation, choose_pod, pod_key,
+    validate_chips,
 };
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
@@ -77,6 +78,8 @@ pub struct VolcanoMatcher {
     metrics: Metrics,
     /// UIDs we patched whose patch the cache has not shown yet.
     used: Mutex<BTreeSet<String>>,
+    /// Candidates already reported (Event) for naming a held chip, by UID.
+    reported: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl VolcanoMatcher {
@@ -95,6 +98,7 @@ impl VolcanoMatcher {
             api_timeout: Duration::from_secs(5),
             metrics,
             used: Mutex::default(),
+            reported: std::sync::Mutex::default(),
         }
     }
 
@@ -112,14 +116,108 @@ impl VolcanoMatcher {
         available: &BTreeSet<u32>,
         healthy: impl Fn(u32) -> bool,
     ) -> Result<Claim<Vec<u32>>, VolcanoError> {
-        self.claim(|view, used| {
-            let pods = unused(view, used);
-            let chosen = choose_pod(pods, &self.node, resource_type, requested)?;
-            log_skips(&chosen.skipped);
-            validate_chips(&chosen.phys, available, &healthy)?;
-            Ok((PodRef::of(chosen.pod), chosen.phys))
-        })
-        .await
+        self.claim_chips_held(resource_type, requested, available, healthy, |_| None)
+            .await
+    }
+
+    /// [`Self::claim_chips`] where `holder(phy)` names the live pod a chip
+    /// is allocated to (`namespace/name`), if any. A candidate naming a
+    /// chip another pod holds is passed over (counted, and logged naming
+    /// both), so the pod whose Allocate it is gets its own chips; when no
+    /// other pod explains the request, the error names chip and holder.
+    pub async fn claim_chips_held(
+        &self,
+        resource_type: &str,
+        requested: usize,
+        available: &BTreeSet<u32>,
+        healthy: impl Fn(u32) -> bool,
+        holder: impl Fn(u32) -> Option<String>,
+    ) -> Result<Claim<Vec<u32>>, VolcanoError> {
+        // Candidates passed over: pod -> (UID, the conflict), for one log
+        // line, one count and one Event each.
+        let passed_over: std::sync::Mutex<BTreeMap<String, (String, String)>> =
+            std::sync::Mutex::default();
+        let claimed = self
+            .claim(|view, used| {
+                let mut excluded: BTreeSet<String> = BTreeSet::new();
+                let mut conflict: Option<MatchError> = None;
+                loop {
+                    let pods = unused(view, used).filter(|pod| !excluded.contains(&pod_key(pod)));
+                    let chosen = match choose_pod(pods, &self.node, resource_type, requested) {
+                        Ok(chosen) => chosen,
+                        Err(error @ MatchError::NoPod { .. }) => {
+                            return Err(conflict.take().unwrap_or(error));
+                        }
+                        Err(error) => return Err(error),
+                    };
+                    let pod = pod_key(chosen.pod);
+                    let held = chosen.phys.iter().find_map(|&phy| {
+                        holder(phy).filter(|h| *h != pod).map(|h| (phy, h))
+                    });
+                    if let Some((phy, holder)) = held {
+                        if let Ok(mut seen) = passed_over.lock()
+                            && !seen.contains_key(&pod)
+                        {
+                            tracing::warn!(%pod, phy, %holder, "Volcano candidate names a chip another running pod holds; passed over");
+                            self.metrics.volcano_chip_conflict();
+                            let uid = chosen.pod.metadata.uid.clone().unwrap_or_default();
+                            let message = format!(
+                                "pod {pod} names chip with phy id {phy} in its {RESOURCE_PREFIX}{resource_type} annotation, which is allocated to running pod {holder}; it was not given that chip"
+                            );
+                            seen.insert(pod.clone(), (uid, message));
+                        }
+                        excluded.insert(pod.clone());
+                        conflict.get_or_insert(MatchError::ChipHeld { pod, phy, holder });
+                        continue;
+                    }
+                    log_skips(&chosen.skipped);
+                    validate_chips(&chosen.phys, available, &healthy)?;
+                    return Ok((PodRef::of(chosen.pod), chosen.phys));
+                }
+            })
+            .await;
+        let conflicts = passed_over
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (uid, message) in conflicts.into_values() {
+            self.report_conflict(uid, message);
+        }
+        claimed
+    }
+
+    /// One Warning Event on the node per offending pod (by UID), posted in
+    /// the background so the Allocate does not wait for it.
+    fn report_conflict(&self, uid: String, message: String) {
+        {
+            let Ok(mut reported) = self.reported.lock() else {
+                return;
+            };
+            if reported.len() >= 1024 {
+                reported.clear();
+            }
+            if !reported.insert(uid) {
+                return;
+            }
+        }
+        let event = super::events::event_for(
+            &self.node,
+            super::events::REASON_CHIP_CONFLICT,
+            "Warning",
+            message,
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        let api: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(self.pods.clone().into_client(), super::events::NAMESPACE);
+        let (metrics, timeout) = (self.metrics.clone(), self.api_timeout);
+        tokio::spawn(async move {
+            let params = kube::api::PostParams::default();
+            let call = api.create(&params, &event);
+            let ok = matches!(tokio::time::timeout(timeout, call).await, Ok(Ok(_)));
+            metrics.api_write(ApiWriteKind::Event, ok);
+            if !ok {
+                tracing::debug!("could not record the chip-conflict event");
+            }
+        });
     }
 
     /// The same for the dynamic `npu-core` resource: the pod whose
@@ -155,8 +253,11 @@ impl VolcanoMatcher {
                     return Err(None);
                 }
                 match choose(view, &used) {
-                    // Only "no pod yet" is worth waiting for.
-                    Err(error @ MatchError::NoPod { .. }) => Err(Some(error)),
+                    // Only "no pod yet" is worth waiting for (also when the
+                    // only candidates name another pod's chips).
+                    Err(error @ (MatchError::NoPod { .. } | MatchError::ChipHeld { .. })) => {
+                        Err(Some(error))
+                    }
                     other => Ok(other),
                 }
             })

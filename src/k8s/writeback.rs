@@ -176,6 +176,36 @@ pub fn recover_pairs(devices: &PodDevices, pod: &Pod) -> Result<Vec<(String, u32
     Ok(ids.into_iter().zip(phys).collect())
 }
 
+/// Cross-checks pairs [`recover_pairs`] read from `pod`'s annotations
+/// (which its owner can edit) against what kubelet's pod-resources and the
+/// map say other live pods hold: every chip must be one of `node_chips`,
+/// and none may be held by another pod (`held`: real chip -> the pod that
+/// holds it, by a map entry or by its own annotation). A pod that names
+/// another pod's chip is not trusted at all.
+pub fn check_recovered(
+    pod: &str,
+    pairs: &[(String, u32)],
+    node_chips: &std::collections::BTreeSet<u32>,
+    held: &std::collections::BTreeMap<u32, Vec<String>>,
+) -> Result<(), String> {
+    for (id, phy) in pairs {
+        if !node_chips.contains(phy) {
+            return Err(format!(
+                "pod {pod}: {ASCEND_REAL} names chip {phy} for {id}, which this node does not have"
+            ));
+        }
+        if let Some(other) = held
+            .get(phy)
+            .and_then(|holders| holders.iter().find(|h| *h != pod))
+        {
+            return Err(format!(
+                "pod {pod}: {ASCEND_REAL} names chip {phy} for {id}, which pod {other} holds"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")

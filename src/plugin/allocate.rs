@@ -147,7 +147,8 @@ fn check(
     Ok(out)
 }
 
-fn truncate(id: &str) -> String {
+/// `id` cut to [`MAX_ID_LEN`] characters, for an error message.
+pub(crate) fn truncate(id: &str) -> String {
     id.chars().take(MAX_ID_LEN).collect::<String>() + "..."
 }
 

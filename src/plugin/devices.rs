@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::allocate::{MAX_ID_LEN, MAX_IDS_PER_REQUEST, truncate};
 use crate::device::health::Snapshot;
 use crate::device::naming::{Backing, Resource};
 use crate::device::topology::{self, Board, Candidate, Request};
@@ -107,11 +108,18 @@ pub fn reported_chips(resource: &Resource, real: impl Fn(&str) -> Option<u32>) -
         .collect()
 }
 
-/// A preferred-allocation request kubelet could not have sent.
+/// A preferred-allocation request kubelet could not have sent. IDs are
+/// checked with Allocate's limits and quoted cut short like Allocate's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PreferError {
     #[error("allocation_size {0} is not positive")]
     BadSize(i32),
+    #[error("allocation_size {0} is more than {MAX_IDS_PER_REQUEST}")]
+    TooLarge(i32),
+    #[error("{list} holds {count} device IDs (at most {MAX_IDS_PER_REQUEST})")]
+    TooMany { list: &'static str, count: usize },
+    #[error("device ID {0:?} is longer than {MAX_ID_LEN} characters")]
+    TooLong(String),
     #[error("device ID {0:?} is not a device of this resource")]
     Unknown(String),
     #[error("{0}")]
@@ -130,10 +138,25 @@ pub fn preferred(
     must_include: &[String],
     size: i32,
 ) -> Result<Vec<String>, PreferError> {
-    let size = usize::try_from(size)
-        .ok()
-        .filter(|&s| s > 0)
-        .ok_or(PreferError::BadSize(size))?;
+    let size = match usize::try_from(size) {
+        Ok(0) | Err(_) => return Err(PreferError::BadSize(size)),
+        Ok(s) if s > MAX_IDS_PER_REQUEST => return Err(PreferError::TooLarge(size)),
+        Ok(s) => s,
+    };
+    for (list, ids) in [
+        ("available_deviceIDs", available),
+        ("must_include_deviceIDs", must_include),
+    ] {
+        if ids.len() > MAX_IDS_PER_REQUEST {
+            return Err(PreferError::TooMany {
+                list,
+                count: ids.len(),
+            });
+        }
+        if let Some(long) = ids.iter().find(|id| id.len() > MAX_ID_LEN) {
+            return Err(PreferError::TooLong(truncate(long)));
+        }
+    }
     let lookup = |id: &String| {
         resource
             .device(id)

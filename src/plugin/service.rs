@@ -218,11 +218,38 @@ impl PluginService {
             let (backings, pod, vdev) = if resource.type_name == NPU_CORE {
                 self.claim_npu_core(binding, ids.len(), &snapshot).await?
             } else {
+                // Who holds each chip now: an entry of the kubelet-ID map
+                // whose pod is live (in the watch cache, which drops pods
+                // that ended, same UID, not being deleted).
+                let map = binding.store.current();
+                let cache = binding.matcher.cache();
+                let live = |key: &str, uid: &str| {
+                    let Some((namespace, name)) = key.split_once('/') else {
+                        return false;
+                    };
+                    cache.find(namespace, name).is_some_and(|pod| {
+                        pod.metadata.uid.as_deref() == Some(uid)
+                            && pod.metadata.deletion_timestamp.is_none()
+                    })
+                };
+                let holder = |phy: u32| {
+                    map.resources
+                        .values()
+                        .flat_map(|entries| entries.values())
+                        .find(|e| {
+                            e.real_phy == phy && e.vdev_id.is_none() && live(&e.pod, &e.pod_uid)
+                        })
+                        .map(|entry| entry.pod.clone())
+                };
                 let Claim { pod, value: phys } = binding
                     .matcher
-                    .claim_chips(&resource.type_name, ids.len(), &available, |phy| {
-                        snapshot.is_healthy(phy)
-                    })
+                    .claim_chips_held(
+                        &resource.type_name,
+                        ids.len(),
+                        &available,
+                        |phy| snapshot.is_healthy(phy),
+                        holder,
+                    )
                     .await?;
                 let backings = phys
                     .into_iter()

@@ -1,7 +1,9 @@
 //! The health and metrics endpoint (`--enable-healthz`): `GET /healthz`
 //! (liveness), `GET /readyz` (readiness) and `GET /metrics` over HTTP/1.1,
-//! optionally TLS, with bounded headers, a header read timeout and a cap on
-//! concurrent connections.
+//! optionally TLS, with bounded headers, read and write timeouts, and caps
+//! on connections in all and per peer that make room for a newcomer rather
+//! than make it wait (`slots`), so kubelet's probe is answered whoever else
+//! is connected.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +23,7 @@ use super::metrics::{self, Metrics};
 use crate::plugin::lifecycle::PluginStatus;
 
 mod connection;
+mod slots;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -133,8 +136,18 @@ pub struct ServeOptions {
     /// A client must send a request's whole header within this time, also
     /// when idle between keep-alive requests.
     pub header_read_timeout: Duration,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections served at once; beyond it a newcomer waits in the listen
+    /// backlog until one closes or has been idle for `evict_idle_after`.
     pub max_connections: usize,
+    /// How long a connection without a request may hold a slot another
+    /// client is waiting for.
+    pub evict_idle_after: Duration,
+    /// Connections one peer address may hold; a newcomer beyond it closes
+    /// that peer's least recently active one.
+    pub max_connections_per_peer: usize,
+    /// A response that the client does not take within this time (its
+    /// receive window stays full) closes the connection.
+    pub write_timeout: Duration,
     /// A connection is closed (after its current response) when this old.
     pub max_connection_age: Duration,
     /// After `stop`, in-flight responses get this long to finish.
@@ -148,6 +161,9 @@ impl std::fmt::Debug for ServeOptions {
         f.debug_struct("ServeOptions")
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
+            .field("evict_idle_after", &self.evict_idle_after)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
+            .field("write_timeout", &self.write_timeout)
             .field("max_connection_age", &self.max_connection_age)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("tls", &self.tls.is_some())
@@ -160,6 +176,9 @@ impl Default for ServeOptions {
         Self {
             header_read_timeout: Duration::from_secs(5),
             max_connections: 64,
+            evict_idle_after: Duration::from_secs(1),
+            max_connections_per_peer: 8,
+            write_timeout: Duration::from_secs(5),
             max_connection_age: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(2),
             tls: None,
@@ -189,7 +208,11 @@ pub async fn serve_with(
 ) {
     let endpoints = Arc::new(Endpoints { state, metrics });
     let options = Arc::new(options);
-    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let table = slots::Table::new(
+        options.max_connections,
+        options.max_connections_per_peer,
+        options.evict_idle_after,
+    );
     let mut connections = JoinSet::new();
     if let Ok(address) = listener.local_addr() {
         let tls = options.tls.is_some();
@@ -199,14 +222,16 @@ pub async fn serve_with(
         while let Some(ended) = connections.try_join_next() {
             log_task_end(ended);
         }
-        // Take a slot before accepting: beyond the cap, clients wait in the
-        // kernel's backlog instead of costing us a task each.
-        let slot = tokio::select! {
+        // Beyond the cap, clients wait in the kernel's backlog, but no longer
+        // than it takes an idle connection to become evictable (`slots`): a
+        // client holding connections open cannot queue kubelet's probe.
+        let made_room = tokio::select! {
             () = stop.cancelled() => break,
-            slot = Arc::clone(&slots).acquire_owned() => slot,
+            made_room = table.room() => made_room,
         };
-        // Only a closed semaphore fails, and nothing closes this one.
-        let Ok(slot) = slot else { break };
+        if made_room > 0 {
+            tracing::debug!("health endpoint: closed an idle connection to make room");
+        }
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -219,11 +244,15 @@ pub async fn serve_with(
                 continue;
             }
         };
+        let (slot, displaced) = table.admit(peer.ip());
+        if displaced > 0 {
+            tracing::debug!(%peer, displaced, "health endpoint: closed the peer's least recently active connection to make room");
+        }
         let endpoints = Arc::clone(&endpoints);
         let options = Arc::clone(&options);
         let stop = stop.clone();
         connections.spawn(async move {
-            connection::serve(stream, peer, endpoints, &options, &stop).await;
+            connection::serve(stream, peer, endpoints, &options, &stop, &slot).await;
             drop(slot);
         });
     }

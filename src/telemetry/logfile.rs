@@ -104,7 +104,17 @@ impl RotatingFile {
     /// Checks the path, creates the directory if missing, opens (appends to)
     /// the active file and prunes old rotated files.
     pub fn open(path: impl AsRef<Path>, policy: RotationPolicy) -> Result<Self, LogFileError> {
-        let path = path.as_ref();
+        Self::open_as(path.as_ref(), policy, checks::process_uid()?)
+    }
+
+    /// [`Self::open`] for a process running as `uid`: the owner every
+    /// existing file and directory must have. Injected so the ownership
+    /// rules are tested without root.
+    pub(crate) fn open_as(
+        path: &Path,
+        policy: RotationPolicy,
+        uid: u32,
+    ) -> Result<Self, LogFileError> {
         checks::check_shape(path)?;
         if policy.max_size == 0 {
             return Err(LogFileError::ZeroMaxSize {
@@ -117,7 +127,6 @@ impl RotatingFile {
                 rule: "must name a file inside a directory".to_owned(),
             });
         };
-        let uid = checks::process_uid()?;
         checks::prepare_dir(path, dir, uid)?;
         let file = checks::open_active(path, uid)?;
         let size = file

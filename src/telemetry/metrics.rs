@@ -291,6 +291,12 @@ impl Metrics {
         self.families().volcano_match.observe(latency.as_secs_f64());
     }
 
+    /// Records a Volcano candidate passed over for naming a chip another
+    /// live pod holds.
+    pub fn volcano_chip_conflict(&self) {
+        self.families().volcano_chip_conflicts.inc();
+    }
+
     /// Every metric in the Prometheus text format ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         let mut out = String::new();

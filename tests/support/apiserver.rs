@@ -1,6 +1,6 @@
 //! A small in-memory Kubernetes API server over plain HTTP on loopback, for
 //! the integration tests: pods, nodes, ConfigMaps and events; get, list
-//! (with `spec.nodeName` / `metadata.name` field selectors), watch (newline-
+//! (with `spec.nodeName` / `metadata.name` / `status.phase!=` field selectors), watch (newline-
 //! delimited events), create, replace, and JSON merge patch. It records every
 //! request with its Authorization header. It is no substitute for a real
 //! kube-apiserver (the end-to-end suite runs one); it lets these tests drive
@@ -172,11 +172,26 @@ impl FakeApi {
                 self.watch(collection, query.get("fieldSelector").cloned())
             }
             ("GET", None) => {
-                let items = self.list(&collection, query.get("fieldSelector").map(String::as_str));
+                let mut items =
+                    self.list(&collection, query.get("fieldSelector").map(String::as_str));
                 let version = self.store.lock().unwrap().version;
+                let mut metadata = json!({"resourceVersion": version.to_string()});
+                // Pages: `limit`, and `continue` = the offset of the next page.
+                let offset: usize = query
+                    .get("continue")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                items.drain(..offset.min(items.len()));
+                if let Some(limit) = query.get("limit").and_then(|l| l.parse::<usize>().ok())
+                    && limit > 0
+                    && items.len() > limit
+                {
+                    items.truncate(limit);
+                    metadata["continue"] = json!((offset + limit).to_string());
+                }
                 reply(
                     200,
-                    json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": version.to_string()}, "items": items}),
+                    json!({"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": items}),
                 )
             }
             ("GET", Some(name)) => match self.get(&collection, &name) {
@@ -297,6 +312,7 @@ fn selects(selector: Option<&str>, object: &Value) -> bool {
         return true;
     };
     selector.split(',').all(|term| match term.split_once('=') {
+        Some(("status.phase!", v)) => object["status"]["phase"] != v,
         Some(("spec.nodeName", v)) => object["spec"]["nodeName"] == v,
         Some(("metadata.name", v)) => object["metadata"]["name"] == v,
         _ => true,

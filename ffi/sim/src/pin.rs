@@ -5,15 +5,24 @@
 //! Instead of joining the thread on unload, the library re-opens itself with
 //! `RTLD_NODELETE` at the first `dcmi_init`: later `dlclose` calls then leave
 //! it mapped, and a later `dlopen` returns the same instance (its state is
-//! rebuilt by the next `dcmi_init`).
+//! rebuilt by the next `dcmi_init`). `ASCEND_SIM_NO_PIN=1` turns this off, so
+//! a test can show that the consumer itself never unloads the library.
 
 use std::ffi::{CStr, c_void};
 use std::sync::OnceLock;
 
-/// Pins the object that contains this function; idempotent.
+/// Pins the object that contains this function; idempotent. Does nothing
+/// when `ASCEND_SIM_NO_PIN=1` (a real driver may not pin itself either).
 pub(crate) fn pin_library() -> Result<(), String> {
     static PINNED: OnceLock<Result<(), String>> = OnceLock::new();
-    PINNED.get_or_init(pin_once).clone()
+    PINNED
+        .get_or_init(|| if pinning() { pin_once() } else { Ok(()) })
+        .clone()
+}
+
+/// False when `ASCEND_SIM_NO_PIN=1`.
+pub(crate) fn pinning() -> bool {
+    std::env::var_os(crate::runtime::ENV_NO_PIN).is_none_or(|v| v != "1")
 }
 
 fn pin_once() -> Result<(), String> {

@@ -24,6 +24,10 @@ pub const ENV_TOPOLOGY: &str = "ASCEND_SIM_TOPOLOGY";
 pub const ENV_STATE: &str = "ASCEND_SIM_STATE";
 /// Initial chaos modes (comma list).
 pub const ENV_CHAOS: &str = "ASCEND_SIM_CHAOS";
+/// `1`: do not pin the library in memory (see `pin`), so a consumer that
+/// `dlclose`s it while the watcher thread runs crashes, as with a driver
+/// that does not pin itself. For tests of the consumer's shutdown.
+pub const ENV_NO_PIN: &str = "ASCEND_SIM_NO_PIN";
 
 /// How long a `hang` call blocks at most.
 const HANG_LIMIT: Duration = Duration::from_secs(60);

@@ -48,9 +48,14 @@ pub(crate) fn ensure_running() {
             }
             _ => None,
         };
-        let spawned = std::thread::Builder::new()
-            .name("dcmi-sim-watch".into())
-            .spawn(move || run(wake));
+        let spawned = if crate::pin::pinning() {
+            std::thread::Builder::new()
+                .name("dcmi-sim-watch".into())
+                .spawn(move || run(wake))
+                .map(drop)
+        } else {
+            spawn_unpinned(wake)
+        };
         if let Err(error) = spawned {
             eprintln!("dcmi-sim: cannot start the state watcher: {error}; fault injection is off");
         }
@@ -62,6 +67,32 @@ pub(crate) fn ensure_running() {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .write(&[1]);
     }
+}
+
+/// Starts the watcher on a bare pthread, as a C driver would: a thread of
+/// Rust's `std` registers thread-local destructors that keep this library
+/// loaded, which would hide a consumer's `dlclose` (`ASCEND_SIM_NO_PIN`).
+fn spawn_unpinned(wake: Option<UnixStream>) -> std::io::Result<()> {
+    extern "C" fn start(arg: *mut std::ffi::c_void) -> *mut std::ffi::c_void {
+        // SAFETY: `arg` is the Box leaked by `spawn_unpinned` for this
+        // thread alone; it is taken back exactly once, here.
+        let wake = unsafe { Box::from_raw(arg.cast::<Option<UnixStream>>()) };
+        run(*wake);
+        std::ptr::null_mut()
+    }
+    let arg = Box::into_raw(Box::new(wake)).cast::<std::ffi::c_void>();
+    // SAFETY: all-zero bytes are a valid, not yet created pthread_t.
+    let mut thread: libc::pthread_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `start` has the signature pthread_create expects and owns `arg`.
+    let code = unsafe { libc::pthread_create(&mut thread, std::ptr::null(), start, arg) };
+    if code != 0 {
+        // SAFETY: the thread was not created, so `arg` is still ours.
+        drop(unsafe { Box::from_raw(arg.cast::<Option<UnixStream>>()) });
+        return Err(std::io::Error::from_raw_os_error(code));
+    }
+    // SAFETY: `thread` was just created; detaching lets it free itself.
+    unsafe { libc::pthread_detach(thread) };
+    Ok(())
 }
 
 fn current_path() -> Option<PathBuf> {

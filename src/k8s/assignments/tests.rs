@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::*;
 
@@ -136,4 +136,89 @@ fn a_directory_in_place_of_the_file_is_refused() {
     std::fs::create_dir(dir.path().join(FILE_NAME)).unwrap();
     let (_, problem) = AssignmentStore::open(dir.path());
     assert!(problem.unwrap().contains("not a regular file"));
+}
+
+fn private_state_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    (dir, state)
+}
+
+fn record_one(store: &AssignmentStore) -> Result<bool, StoreError> {
+    store.update(|m| m.record("Ascend910", &ids(&["Ascend910-0"]), &[6], "ml/a", "u", 1))
+}
+
+#[test]
+fn a_symlink_at_the_temp_name_is_never_written_through() {
+    let (dir, state) = private_state_dir();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, state.join("volcano-map.json.tmp")).unwrap();
+    let (store, problem) = AssignmentStore::open(&state);
+    assert!(problem.is_none(), "{problem:?}");
+    assert!(record_one(&store).unwrap());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let file = std::fs::symlink_metadata(state.join(FILE_NAME)).unwrap();
+    assert!(file.is_file(), "the map is a file of its own");
+    assert!(!state.join("volcano-map.json.tmp").exists());
+}
+
+#[test]
+fn a_symlink_in_place_of_the_file_is_refused_when_read() {
+    let (dir, state) = private_state_dir();
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, br#"{"version":1,"resources":{}}"#).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, state.join(FILE_NAME)).unwrap();
+    let (_, problem) = AssignmentStore::open(&state);
+    assert!(problem.unwrap().contains("is a symlink"));
+}
+
+#[test]
+fn an_unsafe_state_directory_is_refused_naming_it() {
+    let owner = OwnerPolicy::current();
+    // Writable by group or others.
+    let (_dir, state) = private_state_dir();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (store, problem) = AssignmentStore::open_as(&state, owner);
+    let problem = problem.unwrap();
+    assert!(problem.contains(&state.display().to_string()), "{problem}");
+    assert!(problem.contains("writable by group or others"), "{problem}");
+    let error = record_one(&store).unwrap_err().to_string();
+    assert!(error.contains("writable by group or others"), "{error}");
+    assert!(!state.join(FILE_NAME).exists(), "nothing written");
+
+    // A symlink to a directory.
+    let (dir, real) = private_state_dir();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (store, problem) = AssignmentStore::open_as(&link, owner);
+    assert!(problem.unwrap().contains("it is a symlink"));
+    assert!(
+        record_one(&store)
+            .unwrap_err()
+            .to_string()
+            .contains("it is a symlink")
+    );
+    assert!(!real.join(FILE_NAME).exists());
+
+    // Owned by another user (the process is told it runs as someone else;
+    // root stays trusted, so only a non-root owner can be refused).
+    let (_dir, state) = private_state_dir();
+    let uid = std::fs::metadata(&state).unwrap().uid();
+    if uid != 0 {
+        let other = OwnerPolicy {
+            process_uid: uid ^ 0x4000,
+        };
+        let (store, problem) = AssignmentStore::open_as(&state, other);
+        assert!(problem.unwrap().contains(&format!("owned by uid {uid}")));
+        assert!(record_one(&store).is_err());
+    } else {
+        std::os::unix::fs::chown(&state, Some(12345), None).unwrap();
+        let (store, problem) = AssignmentStore::open_as(&state, owner);
+        assert!(problem.unwrap().contains("owned by uid 12345"));
+        assert!(record_one(&store).is_err());
+    }
+    assert!(!state.join(FILE_NAME).exists());
 }

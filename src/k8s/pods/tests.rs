@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::k8s::mock::volcano_pod;
+use crate::k8s::mock::{cache_of, volcano_pod};
 
 fn pod(name: &str) -> Pod {
     volcano_pod("node-a", name, "Ascend910", "Ascend910-0", "1")
@@ -95,5 +95,75 @@ async fn wait_for_gives_the_last_answer_at_the_deadline() {
 
 #[test]
 fn the_watch_is_limited_to_this_node() {
-    assert_eq!(node_selector("node-a"), "spec.nodeName=node-a");
+    assert_eq!(
+        node_selector("node-a"),
+        "spec.nodeName=node-a,status.phase!=Succeeded,status.phase!=Failed"
+    );
+}
+
+#[test]
+fn only_the_fields_the_plugin_reads_are_cached() {
+    let mut pod = volcano_pod("node-a", "fat", "Ascend910", "Ascend910-3", "100");
+    let big = "x".repeat(200 * 1024);
+    pod.metadata.annotations.as_mut().unwrap().extend([
+        (
+            "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+            big.clone(),
+        ),
+        ("huawei.com/huge".to_owned(), big.clone()),
+    ]);
+    pod.metadata.labels = Some([("app".to_owned(), big.clone())].into());
+    pod.metadata.managed_fields = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+            manager: Some(big.clone()),
+            ..Default::default()
+        },
+    ]);
+    let spec = pod.spec.as_mut().unwrap();
+    spec.containers[0].env = Some(vec![k8s_openapi::api::core::v1::EnvVar {
+        name: "BIG".into(),
+        value: Some(big.clone()),
+        ..Default::default()
+    }]);
+    spec.containers[0].command = Some(vec![big.clone()]);
+    let whole = serde_json::to_vec(&pod).unwrap().len();
+    let cache = cache_of(vec![pod]);
+    let cached = cache.find("ml", "fat").unwrap();
+    let kept = serde_json::to_vec(&*cached).unwrap().len();
+    assert!(whole > 1_000_000, "{whole}");
+    assert!(kept < 6 * 1024, "{kept} bytes kept");
+    // What the plugin reads is all there.
+    let annotations = cached.metadata.annotations.as_ref().unwrap();
+    assert_eq!(annotations["huawei.com/Ascend910"], "Ascend910-3");
+    assert_eq!(annotations["predicate-time"], "100");
+    assert!(
+        annotations["huawei.com/huge"].len() > crate::cluster::chip_list::MAX_ANNOTATION_BYTES,
+        "an oversized value stays oversized"
+    );
+    assert_eq!(cached.metadata.uid.as_deref(), Some("uid-fat"));
+    let view = cache.view();
+    let chosen = crate::cluster::volcano::choose_pod(
+        view.pods.iter().map(AsRef::as_ref),
+        "node-a",
+        "Ascend910",
+        1,
+    )
+    .unwrap();
+    assert_eq!(chosen.phys, [3]);
+}
+
+#[test]
+fn a_cut_list_is_still_too_long_and_counts_the_same_entries() {
+    for entries in [400usize, 800, 5_000] {
+        let list: Vec<String> = (0..entries).map(|i| format!("Ascend910-{i}")).collect();
+        let cut = cut(list.join(","));
+        assert!(cut.len() > crate::cluster::chip_list::MAX_ANNOTATION_BYTES);
+        assert!(cut.len() < 6 * 1024, "{} bytes", cut.len());
+        assert_eq!(
+            cut.split(',').count(),
+            entries.min(MAX_COUNTED_ENTRIES),
+            "{entries}"
+        );
+    }
+    assert_eq!(cut("Ascend910-1".into()), "Ascend910-1");
 }

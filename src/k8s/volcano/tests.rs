@@ -182,15 +182,53 @@ async fn unknown_or_unhealthy_chips_are_refused_without_a_patch() {
 
 #[tokio::test]
 async fn hostile_annotations_are_refused_without_a_patch() {
-    let many: Vec<String> = (0..10_000).map(|i| format!("Ascend910-{i}")).collect();
+    // As many as an Allocate may ask for, far over the size limit.
+    let many: Vec<String> = (0..800).map(|i| format!("Ascend910-{i}")).collect();
     let many = many.join(",");
-    let cases: [(&str, &str, usize); 4] = [
-        ("Ascend910-../../x", "5", 1),
-        (many.as_str(), "5", 10_000),
-        ("Ascend910-1", "soon", 1),
-        ("Ascend310-1", "5", 1),
+    let bad_entry = |text: &'static str| {
+        move |error: &MatchError| {
+            matches!(error, MatchError::BadAnnotation { pod, key, .. }
+                if pod == "ml/evil" && key == "huawei.com/Ascend910")
+                && error.to_string().contains(text)
+        }
+    };
+    type Expect = Box<dyn Fn(&MatchError) -> bool>;
+    let cases: [(&str, &str, usize, Expect); 4] = [
+        (
+            "Ascend910-../../x",
+            "5",
+            1,
+            Box::new(bad_entry(r#"has entry "Ascend910-../../x", expected"#)),
+        ),
+        (
+            many.as_str(),
+            "5",
+            800,
+            Box::new(bad_entry("bytes long; at most 4096 are accepted")),
+        ),
+        (
+            "Ascend910-1",
+            "soon",
+            1,
+            Box::new(|error: &MatchError| {
+                matches!(error, MatchError::NoPod { skipped, .. }
+                    if skipped.len() == 1
+                        && skipped[0].pod == "ml/evil"
+                        && skipped[0].reason
+                            == SkipReason::BadPredicateTime { value: "soon".into() })
+            }),
+        ),
+        (
+            "Ascend310-1",
+            "5",
+            1,
+            Box::new(bad_entry(
+                r#"of resource type "Ascend310", not "Ascend910""#,
+            )),
+        ),
     ];
-    for (annotation_value, time, requested) in cases {
+    for (annotation_value, time, requested, expected) in cases {
+        let shown = &annotation_value[..20.min(annotation_value.len())];
         let mut pod = volcano_pod(NODE, "evil", "Ascend910", "Ascend910-0", time);
         pod.metadata
             .annotations
@@ -201,11 +239,13 @@ async fn hostile_annotations_are_refused_without_a_patch() {
         let result = matcher
             .claim_chips("Ascend910", requested, &chips(8), |_| true)
             .await;
-        assert!(
-            result.is_err(),
-            "{} accepted",
-            &annotation_value[..20.min(annotation_value.len())]
-        );
+        match result {
+            Err(VolcanoError::Match(error)) => {
+                assert!(expected(&error), "{shown}: wrong refusal: {error}");
+                assert!(error.to_string().len() < 300, "{shown}: error cut short");
+            }
+            other => panic!("{shown}: expected a refusal, got {other:?}"),
+        }
         assert!(log.writes().is_empty());
     }
 }

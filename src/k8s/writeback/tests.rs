@@ -184,3 +184,27 @@ fn the_map_is_not_rebuilt_from_missing_or_inconsistent_annotations() {
         "virtual: kltDev"
     );
 }
+
+#[test]
+fn an_ascend_real_naming_another_pods_or_a_foreign_chip_is_not_trusted() {
+    let devices = listed(&["Ascend910-0", "Ascend910-1"]);
+    // The owner of ml/p edited AscendReal to name chip 4, which ml/honest holds.
+    let pod = annotated(Some("Ascend910-4,Ascend910-7"), None);
+    let pairs = recover_pairs(&devices, &pod).unwrap();
+    let node: std::collections::BTreeSet<u32> = (0..8).collect();
+    let held: std::collections::BTreeMap<u32, Vec<String>> = [
+        (4, vec!["ml/honest".to_owned()]),
+        (7, vec!["ml/p".to_owned()]),
+    ]
+    .into();
+    let error = check_recovered("ml/p", &pairs, &node, &held).unwrap_err();
+    assert!(error.contains("chip 4"), "{error}");
+    assert!(error.contains("pod ml/honest holds"), "{error}");
+    // Its own chips (its own claim or map entry) are fine.
+    let own: std::collections::BTreeMap<u32, Vec<String>> = [(4, vec!["ml/p".to_owned()])].into();
+    assert!(check_recovered("ml/p", &pairs, &node, &own).is_ok());
+    // A chip this node does not have.
+    let small: std::collections::BTreeSet<u32> = (0..4).collect();
+    let error = check_recovered("ml/p", &pairs, &small, &own).unwrap_err();
+    assert!(error.contains("this node does not have"), "{error}");
+}

@@ -207,6 +207,64 @@ fn a_hint_request_with_foreign_ids_or_a_bad_size_is_an_error() {
 }
 
 #[test]
+fn a_hint_request_gets_the_limits_and_the_truncated_errors_of_allocate() {
+    let resource = chips("Ascend910", 8);
+    let snap = snapshot(8, &[]);
+    let facts = ChipFacts::default();
+    let ask = |available: &[String], must: &[String], size: i32| {
+        preferred(
+            &resource,
+            Board::Module910,
+            &snap,
+            &facts,
+            available,
+            must,
+            size,
+        )
+    };
+    let huge = format!("Ascend910-{}", "9".repeat(100_000));
+    let long = ask(std::slice::from_ref(&huge), &[], 1).unwrap_err();
+    let PreferError::TooLong(quoted) = &long else {
+        panic!("{long:?}")
+    };
+    assert!(
+        quoted.len() <= 53,
+        "quoted cut short: {} bytes",
+        quoted.len()
+    );
+    assert!(long.to_string().len() < 200, "{long}");
+    let long_must = ask(&ids(&["Ascend910-0"]), &[huge], 1).unwrap_err();
+    assert!(
+        matches!(long_must, PreferError::TooLong(_)),
+        "{long_must:?}"
+    );
+
+    let many: Vec<String> = (0..801).map(|i| format!("Ascend910-{i}")).collect();
+    assert_eq!(
+        ask(&many, &[], 1),
+        Err(PreferError::TooMany {
+            list: "available_deviceIDs",
+            count: 801
+        })
+    );
+    assert_eq!(
+        ask(&ids(&["Ascend910-0"]), &many, 1),
+        Err(PreferError::TooMany {
+            list: "must_include_deviceIDs",
+            count: 801
+        })
+    );
+    assert_eq!(
+        ask(&ids(&["Ascend910-0"]), &[], 801),
+        Err(PreferError::TooLarge(801))
+    );
+    assert_eq!(
+        ask(&ids(&["Ascend910-0"]), &[], i32::MIN),
+        Err(PreferError::BadSize(i32::MIN))
+    );
+}
+
+#[test]
 fn share_slots_are_packed_onto_the_fewest_chips_with_must_include_first() {
     let resource = Resource {
         type_name: "Ascend310P".into(),

@@ -38,16 +38,23 @@ fn rotated(active: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn running_as_root() -> bool {
-    checks::process_uid().unwrap() == 0
+fn refusal(path: &Path) -> String {
+    refusal_as(path, checks::process_uid().unwrap())
 }
 
-fn refusal(path: &Path) -> String {
-    match RotatingFile::open(path, RotationPolicy::default()) {
+/// The refusal for a process running as `uid`.
+fn refusal_as(path: &Path, uid: u32) -> String {
+    match RotatingFile::open_as(path, RotationPolicy::default(), uid) {
         Err(err @ LogFileError::Refused { .. }) => err.to_string(),
         Err(other) => panic!("expected a refusal, got {other:?}"),
         Ok(_) => panic!("{} was accepted", path.display()),
     }
+}
+
+/// A uid that owns nothing this test creates: the files belong to the real
+/// process user, so judging them as this one is "owned by another user".
+fn another_uid() -> u32 {
+    checks::process_uid().unwrap() ^ 0x4000
 }
 
 #[test]
@@ -313,32 +320,47 @@ fn a_world_writable_ancestor_without_sticky_bit_is_refused() {
 
 #[test]
 fn a_log_file_owned_by_another_user_is_refused() {
-    if !running_as_root() {
-        println!("note: skipped, chown to another uid needs root");
-        return;
-    }
     let dir = private_tempdir();
     let path = dir.path().join("devicePlugin.log");
     fs::write(&path, b"theirs\n").unwrap();
-    std::os::unix::fs::chown(&path, Some(12345), None).unwrap();
-    let message = refusal(&path);
-    assert!(message.contains("owned by uid 12345"), "{message}");
+    let owner = fs::metadata(&path).unwrap().uid();
+    let message = refusal_as(&path, another_uid());
+    assert!(
+        message.contains(&format!("is owned by uid {owner}")),
+        "{message}"
+    );
     assert!(message.contains(&path.display().to_string()), "{message}");
+    assert_eq!(fs::read(&path).unwrap(), b"theirs\n", "left untouched");
 }
 
 #[test]
 fn a_log_directory_owned_by_another_user_is_refused() {
-    if !running_as_root() {
-        println!("note: skipped, chown to another uid needs root");
-        return;
-    }
     let dir = private_tempdir();
     let log_dir = dir.path().join("logs");
     fs::create_dir(&log_dir).unwrap();
     fs::set_permissions(&log_dir, Permissions::from_mode(0o750)).unwrap();
-    std::os::unix::fs::chown(&log_dir, Some(12345), None).unwrap();
-    let message = refusal(&log_dir.join("devicePlugin.log"));
-    assert!(message.contains("owned by uid 12345"), "{message}");
+    let owner = fs::metadata(&log_dir).unwrap().uid();
+    let message = refusal_as(&log_dir.join("devicePlugin.log"), another_uid());
+    assert!(
+        message.contains(&format!(
+            "directory {} is owned by uid {owner}",
+            log_dir.display()
+        )),
+        "{message}"
+    );
+    assert!(!log_dir.join("devicePlugin.log").exists());
+}
+
+#[test]
+fn files_and_directories_of_the_process_user_are_accepted() {
+    let dir = private_tempdir();
+    let log_dir = dir.path().join("logs");
+    fs::create_dir(&log_dir).unwrap();
+    fs::set_permissions(&log_dir, Permissions::from_mode(0o750)).unwrap();
+    let path = log_dir.join("devicePlugin.log");
+    fs::write(&path, b"ours\n").unwrap();
+    let owner = fs::metadata(&path).unwrap().uid();
+    assert!(RotatingFile::open_as(&path, RotationPolicy::default(), owner).is_ok());
 }
 
 #[test]

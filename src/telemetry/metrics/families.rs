@@ -92,6 +92,7 @@ pub(super) struct Families {
     pub(super) api_writes: Family<ApiWriteLabels, Counter>,
     pub(super) reporter_wakes: Family<ReporterLabels, Counter>,
     pub(super) volcano_match: Histogram,
+    pub(super) volcano_chip_conflicts: Counter,
 }
 
 impl Families {
@@ -186,6 +187,12 @@ impl Families {
             Unit::Seconds,
             volcano_match.clone(),
         );
+        let volcano_chip_conflicts = Counter::default();
+        registry.register(
+            "volcano_chip_conflicts",
+            "Volcano candidates passed over because their annotation names a chip another live pod holds",
+            volcano_chip_conflicts.clone(),
+        );
         Self {
             chip_healthy,
             chip_fault_level,
@@ -201,6 +208,7 @@ impl Families {
             api_writes,
             reporter_wakes,
             volcano_match,
+            volcano_chip_conflicts,
         }
     }
 }

@@ -360,7 +360,7 @@ fn registrations_restarts_api_writes_and_volcano_matches_are_recorded() {
 }
 
 /// Every family, as the docs table lists it: (name, type).
-const DOCUMENTED: [(&str, &str); 14] = [
+const DOCUMENTED: [(&str, &str); 15] = [
     ("ascend_device_plugin_chip_healthy", "gauge"),
     ("ascend_device_plugin_chip_fault_level", "gauge"),
     ("ascend_device_plugin_chip_network_healthy", "gauge"),
@@ -380,6 +380,10 @@ const DOCUMENTED: [(&str, &str); 14] = [
     ("ascend_device_plugin_dcmi_call_errors_total", "counter"),
     ("ascend_device_plugin_api_writes_total", "counter"),
     ("ascend_device_plugin_reporter_wakes_total", "counter"),
+    (
+        "ascend_device_plugin_volcano_chip_conflicts_total",
+        "counter",
+    ),
     (
         "ascend_device_plugin_volcano_pod_match_duration_seconds",
         "histogram",

@@ -39,6 +39,7 @@ pub struct Kubelet {
 struct State {
     dir: PathBuf,
     accepted: AtomicUsize,
+    refused: AtomicUsize,
     refuse: watch::Sender<Option<String>>,
     received: mpsc::UnboundedSender<RegisterRequest>,
 }
@@ -58,6 +59,7 @@ impl Kubelet {
         let state = Arc::new(State {
             dir: plugin_dir.to_path_buf(),
             accepted: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
             refuse: watch::Sender::new(None),
             received: sender,
         });
@@ -100,6 +102,12 @@ impl Kubelet {
     /// How many Register calls were accepted since start, across restarts.
     pub fn registration_count(&self) -> usize {
         self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// How many Register calls were refused by [`Self::set_refuse`], across
+    /// restarts.
+    pub fn refusal_count(&self) -> usize {
+        self.state.refused.load(Ordering::SeqCst)
     }
 
     /// Dials `<dir>/<endpoint>`, the endpoint of a [`RegisterRequest`].
@@ -172,6 +180,7 @@ impl Registration for RegistrationService {
         let request = request.into_inner();
         let refusal = self.state.refuse.borrow().clone();
         if let Some(message) = refusal {
+            self.state.refused.fetch_add(1, Ordering::SeqCst);
             return Err(Status::failed_precondition(message));
         }
         self.check(&request).await?;
