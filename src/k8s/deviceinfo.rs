@@ -198,16 +198,12 @@ pub struct WriterState {
     written_at: Option<u64>,
 }
 
-/// Retries after a failed pass start here and double up to [`RETRY_MAX`].
-const RETRY_MIN: Duration = Duration::from_secs(2);
-const RETRY_MAX: Duration = Duration::from_secs(32);
-
 impl DeviceInfoWriter {
     pub async fn run(mut self, stop: CancellationToken) {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), NAMESPACE);
         let name = config_map_name(&self.node);
         let mut state = WriterState::default();
-        let mut retry: Option<Duration> = None;
+        let mut backoff = super::Backoff::default();
         loop {
             self.metrics.reporter_wake("deviceinfo");
             // Everything up to now is what this pass sees. Once the watch
@@ -230,25 +226,22 @@ impl DeviceInfoWriter {
                 }
                 match outcome {
                     Ok(()) => {
-                        if retry.take().is_some() {
+                        if backoff.succeeded() {
                             tracing::info!(configmap = %name, "device-info ConfigMap in sync again");
                         }
                     }
                     Err(error) => {
-                        if retry.is_none() {
+                        if backoff.failed() {
                             tracing::warn!(configmap = %name, %error, "cannot sync the device-info ConfigMap; retrying");
                         }
-                        retry = Some(retry.map_or(RETRY_MIN, |r| (r * 2).min(RETRY_MAX)));
                     }
                 }
             }
-            if let Some(wait) = retry {
-                // The API server is away or raced us: retry on a timer only.
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(wait) => {}
-                }
-                continue;
+            // The API server is away or raced us: retry on a timer only.
+            match backoff.pause(&stop).await {
+                None => return,
+                Some(true) => continue,
+                Some(false) => {}
             }
             let heartbeat = state.last_write.map(|t| t + HEARTBEAT);
             tokio::select! {

@@ -85,6 +85,44 @@ where
         })
 }
 
+/// The retry schedule of a reporter whose pass failed (the API server is
+/// away, or a write raced someone): 2 s, doubling up to 32 s, and back to
+/// normal after a success.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    wait: Option<std::time::Duration>,
+}
+
+impl Backoff {
+    const MIN: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(32);
+
+    /// A pass failed; true for the first failure of an outage (log it).
+    pub fn failed(&mut self) -> bool {
+        let first = self.wait.is_none();
+        self.wait = Some(self.wait.map_or(Self::MIN, |w| (w * 2).min(Self::MAX)));
+        first
+    }
+
+    /// A pass succeeded; true when it ends an outage (log the recovery).
+    pub fn succeeded(&mut self) -> bool {
+        self.wait.take().is_some()
+    }
+
+    /// While failing, sleeps the current delay and answers `Some(true)`
+    /// (retry now, on a timer only); `Some(false)` when not failing;
+    /// `None` when `stop` fired.
+    pub async fn pause(&self, stop: &tokio_util::sync::CancellationToken) -> Option<bool> {
+        let Some(wait) = self.wait else {
+            return Some(false);
+        };
+        tokio::select! {
+            () = stop.cancelled() => None,
+            () = tokio::time::sleep(wait) => Some(true),
+        }
+    }
+}
+
 /// Now, in whole seconds since the Unix epoch.
 pub fn unix_seconds() -> i64 {
     std::time::SystemTime::now()
@@ -131,4 +169,30 @@ pub struct DynamicVnpu {
     /// while unused vNPUs are looked for, so a fresh one is never taken
     /// for unused.
     pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::Backoff;
+    use tokio_util::sync::CancellationToken;
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_double_from_two_to_thirty_two_seconds_and_reset_on_success() {
+        let stop = CancellationToken::new();
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.pause(&stop).await, Some(false), "not failing");
+        let mut waits = Vec::new();
+        for n in 0..6 {
+            assert_eq!(backoff.failed(), n == 0, "only the first failure is news");
+            let start = tokio::time::Instant::now();
+            assert_eq!(backoff.pause(&stop).await, Some(true));
+            waits.push(start.elapsed().as_secs());
+        }
+        assert_eq!(waits, [2, 4, 8, 16, 32, 32]);
+        assert!(backoff.succeeded(), "the outage ended");
+        assert!(!backoff.succeeded());
+        backoff.failed();
+        stop.cancel();
+        assert_eq!(backoff.pause(&stop).await, None);
+    }
 }

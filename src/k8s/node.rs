@@ -105,16 +105,13 @@ pub struct NodeAgent {
     pub metrics: Metrics,
 }
 
-/// Retries after a failed pass start here and double up to [`RETRY_MAX`].
-const RETRY_MIN: Duration = Duration::from_secs(2);
-const RETRY_MAX: Duration = Duration::from_secs(32);
 /// At most one patch a second, however often the node changes.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl NodeAgent {
     pub async fn run(mut self, stop: CancellationToken) {
         let api: Api<Node> = Api::all(self.client.clone());
-        let mut retry: Option<Duration> = None;
+        let mut backoff = super::Backoff::default();
         let mut missing_said = false;
         loop {
             self.metrics.reporter_wake("node");
@@ -132,25 +129,22 @@ impl NodeAgent {
                     match self.pass(&api, &node).await {
                         Ok(wrote) => {
                             patched = wrote;
-                            if retry.take().is_some() {
+                            if backoff.succeeded() {
                                 tracing::info!(node = %self.node, "node labels in sync again");
                             }
                         }
                         Err(error) => {
-                            if retry.is_none() {
+                            if backoff.failed() {
                                 tracing::warn!(node = %self.node, %error, "cannot update node labels; retrying");
                             }
-                            retry = Some(retry.map_or(RETRY_MIN, |r| (r * 2).min(RETRY_MAX)));
                         }
                     }
                 }
             }
-            if let Some(wait) = retry {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(wait) => {}
-                }
-                continue;
+            match backoff.pause(&stop).await {
+                None => return,
+                Some(true) => continue,
+                Some(false) => {}
             }
             if patched {
                 tokio::time::sleep(MIN_INTERVAL).await;
