@@ -53,6 +53,25 @@ impl OwnerPolicy {
     fn accepts(self, uid: u32) -> bool {
         uid == 0 || uid == self.process_uid
     }
+
+    /// Why a directory the plugin keeps sockets or state in cannot be
+    /// trusted, from its `symlink_metadata`: a symlink, not a directory, or
+    /// owned by someone other than root or the process user.
+    pub fn directory_problem(self, meta: &fs::Metadata) -> Option<String> {
+        if meta.file_type().is_symlink() {
+            return Some("it is a symlink".into());
+        }
+        if !meta.is_dir() {
+            return Some("it is not a directory".into());
+        }
+        (!self.accepts(meta.uid())).then(|| {
+            format!(
+                "it is owned by uid {}, not root or the process user (uid {})",
+                meta.uid(),
+                self.process_uid
+            )
+        })
+    }
 }
 
 /// Candidate paths in search order (not yet checked for existence).

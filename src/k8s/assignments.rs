@@ -214,18 +214,8 @@ fn check_dir(dir: &Path, owner: OwnerPolicy) -> Result<bool, StoreError> {
             });
         }
     };
-    if meta.file_type().is_symlink() {
-        return Err(refuse("it is a symlink".into()));
-    }
-    if !meta.is_dir() {
-        return Err(refuse("it is not a directory".into()));
-    }
-    if meta.uid() != 0 && meta.uid() != owner.process_uid {
-        return Err(refuse(format!(
-            "it is owned by uid {}, not root or the process user (uid {})",
-            meta.uid(),
-            owner.process_uid
-        )));
+    if let Some(rule) = owner.directory_problem(&meta) {
+        return Err(refuse(rule));
     }
     if meta.mode() & 0o022 != 0 {
         return Err(refuse(format!(

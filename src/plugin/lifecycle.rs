@@ -53,19 +53,10 @@ pub fn check_directory(dir: &Path, policy: OwnerPolicy) -> Result<(), LifecycleE
         rule,
     };
     let meta = std::fs::symlink_metadata(dir).map_err(|e| refuse(e.to_string()))?;
-    if meta.file_type().is_symlink() {
-        return Err(refuse("it is a symlink".into()));
+    match policy.directory_problem(&meta) {
+        Some(rule) => Err(refuse(rule)),
+        None => Ok(()),
     }
-    if !meta.is_dir() {
-        return Err(refuse("it is not a directory".into()));
-    }
-    if meta.uid() != 0 && meta.uid() != policy.process_uid {
-        return Err(refuse(format!(
-            "it is owned by uid {}, not root or the process user",
-            meta.uid()
-        )));
-    }
-    Ok(())
 }
 
 /// What the supervisor listens to between restarts.
