@@ -39,10 +39,7 @@ fn the_policy_allows_exactly_the_node_labels_the_plugin_writes() {
         INFER_CARD_TYPE,
         TOPO_SUPER_POD_ID,
     ]);
-    assert_eq!(
-        support::policy_list("admission-policy", "ownLabels"),
-        code
-    );
+    assert_eq!(support::policy_list("admission-policy", "ownLabels"), code);
 }
 
 #[test]
@@ -76,13 +73,24 @@ fn the_policy_allows_exactly_the_pod_annotations_the_plugin_writes() {
         (Family::Ascend310P, false),
         (Family::Ascend310P, true),
     ] {
-        let annotations = write_back("uid", "pod", "10.0.0.1", &ids, &[chip(0), chip(1)], family, virtual_);
+        let annotations = write_back(
+            "uid",
+            "pod",
+            "10.0.0.1",
+            &ids,
+            &[chip(0), chip(1)],
+            family,
+            virtual_,
+        );
         written.extend(annotations.into_keys());
     }
     let consume = consume_patch();
     let consumed = consume["metadata"]["annotations"].as_object().unwrap();
     written.extend(consumed.keys().cloned());
-    assert_eq!(written, set(&[KLT_DEV, ASCEND_REAL, CONFIGURATION_910, PREDICATE_TIME]));
+    assert_eq!(
+        written,
+        set(&[KLT_DEV, ASCEND_REAL, CONFIGURATION_910, PREDICATE_TIME])
+    );
     assert_eq!(allowed, written);
 
     // predicate-time may be set only to the value the plugin writes.
@@ -93,7 +101,9 @@ fn the_policy_allows_exactly_the_pod_annotations_the_plugin_writes() {
     )
     .unwrap();
     assert!(
-        policy.contains(&format!("variables.newAnnotations['predicate-time'] == '{CONSUMED}'")),
+        policy.contains(&format!(
+            "variables.newAnnotations['predicate-time'] == '{CONSUMED}'"
+        )),
         "the policy must pin predicate-time to {CONSUMED}"
     );
 }

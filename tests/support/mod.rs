@@ -6,9 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The plugin binary under test.
+/// The plugin binary under test: this build's, or `ADP_PLUGIN_BIN` (the
+/// memory benchmark of docs/benchmarks.md runs a release build so).
 pub fn plugin_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ascend-device-plugin"))
+    std::env::var_os("ADP_PLUGIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ascend-device-plugin")))
 }
 
 /// `target/<profile>/` (tests run from `target/<profile>/deps/`).
