@@ -256,8 +256,9 @@ for version in "${POLICY_K8S_VERSIONS[@]}"; do
         echo "Kubernetes $version: ${#overlays[@]} overlays, the chart's renders of them, the privileged and annotation-guard components valid"
 done
 for version in "${OVERLAY_K8S_VERSIONS[@]}"; do
-    validate "$version" "$work/components/before-1.30.yaml" "$work/chart/910-volcano+before-1.30.yaml" &&
-        echo "Kubernetes $version: an overlay with before-1.30, also from the chart, valid"
+    validate "$version" "$work/components/before-1.30.yaml" "$work/chart/910-volcano+before-1.30.yaml" \
+        deploy/examples/*.yaml &&
+        echo "Kubernetes $version: an overlay with before-1.30, also from the chart, and deploy/examples valid"
 done
 
 # scan DIR: checkov on the manifests in DIR; any failed check is a failure.
