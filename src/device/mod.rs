@@ -1,6 +1,8 @@
 //! The node's devices: the model (cards, chips, vNPUs), discovery from DCMI,
-//! the names kubelet and Volcano know them by, and their health.
+//! the names kubelet and Volcano know them by, their health, and the rules
+//! that raise a chip's level (fault frequency and duration).
 
+pub mod customization;
 pub mod discovery;
 pub mod faults;
 pub mod health;
@@ -8,3 +10,4 @@ pub mod model;
 pub mod monitor;
 pub mod naming;
 pub mod topology;
+pub mod upgrade;
