@@ -140,11 +140,11 @@ fn naming_options(config: &Config) -> NamingOptions {
 }
 
 fn health_policy(config: &Config, table: FaultTable) -> Policy {
-    Policy {
-        table: Arc::new(table),
-        auto_stowing: config.auto_stowing,
-        linkdown_timeout: config.linkdown_timeout,
-    }
+    Policy::new(
+        Arc::new(table),
+        config.auto_stowing,
+        config.linkdown_timeout,
+    )
 }
 
 /// `inspect`: discover, read health once, print.

@@ -28,11 +28,11 @@ fn node_inventory() -> Inventory {
 /// Chip 2 faulted then cleared with autoStowing=false: recovering.
 fn recovering_snapshot() -> Snapshot {
     let mut tracker = Tracker::new(
-        Policy {
-            table: Arc::new(FaultTable::builtin()),
-            auto_stowing: false,
-            linkdown_timeout: Duration::from_secs(30),
-        },
+        Policy::new(
+            Arc::new(FaultTable::builtin()),
+            false,
+            Duration::from_secs(30),
+        ),
         0..4,
     );
     let read = |phy_id, failed| Reading {
