@@ -10,4 +10,5 @@ pub mod deviceinfo;
 pub mod gojson;
 pub mod labels;
 pub mod npu_core;
+pub mod upgrade_reason;
 pub mod volcano;

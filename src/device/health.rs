@@ -69,6 +69,9 @@ pub struct Snapshot {
     /// The isolation list and reasons were read back from the cluster, so
     /// `manually_separated` and `reasons` may be written out.
     pub isolation_loaded: bool,
+    /// The `ManuallySeparateNPU` list (phy ids) this snapshot has taken in:
+    /// a writer whose last-read list differs waits for the monitor to catch up.
+    pub listed: BTreeSet<u32>,
 }
 
 impl Snapshot {
@@ -446,13 +449,17 @@ impl Tracker {
                 }
             }
         }
-        if chips == self.current.chips && self.isolation_loaded == self.current.isolation_loaded {
+        if chips == self.current.chips
+            && self.isolation_loaded == self.current.isolation_loaded
+            && self.listed == self.current.listed
+        {
             return false;
         }
         self.current = Arc::new(Snapshot {
             generation: self.current.generation + 1,
             chips,
             isolation_loaded: self.isolation_loaded,
+            listed: self.listed.clone(),
         });
         true
     }
