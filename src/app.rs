@@ -10,8 +10,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, KubeSettings};
+use crate::config::{Config, HotReset, KubeSettings};
 use crate::dcmi::{Dcmi, OwnerPolicy};
+use crate::device::customization::Customization;
 use crate::device::discovery::{DiscoveryError, discover};
 use crate::device::faults::FaultTable;
 use crate::device::health::Policy;
@@ -111,6 +112,22 @@ pub fn load_fault_table(config: &Config) -> anyhow::Result<FaultTable> {
     Ok(table)
 }
 
+/// The FaultFrequency/FaultDuration rules in force at start:
+/// `--fault-customization-file`, else built in.
+pub fn load_customization(config: &Config) -> anyhow::Result<Customization> {
+    let Some(path) = &config.paths.fault_customization_file else {
+        return Ok(Customization::builtin());
+    };
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read --fault-customization-file {}", path.display()))?;
+    let (rules, warnings) = Customization::parse(&bytes, MAX_FAULT_TABLE)
+        .with_context(|| format!("invalid --fault-customization-file {}", path.display()))?;
+    for warning in warnings {
+        tracing::warn!(file = %path.display(), %warning, "fault rules file");
+    }
+    Ok(rules)
+}
+
 /// The board preferred allocation plans for.
 pub fn board_for(config: &Config, inventory: &Inventory) -> Board {
     if let Some(label) = &config.accelerator_type {
@@ -145,6 +162,21 @@ fn health_policy(config: &Config, table: FaultTable) -> Policy {
         config.auto_stowing,
         config.linkdown_timeout,
     )
+}
+
+/// With `-hotReset=0` on a node with an Atlas 300I Duo, the 310P chips of
+/// each card (phy ids) are Unhealthy together (recovery spec §1.5).
+fn whole_cards(config: &Config, inventory: &Inventory) -> Vec<Vec<u32>> {
+    if config.hot_reset != HotReset::Infer || !inventory.chips.iter().any(|c| c.is_300i_duo()) {
+        return Vec::new();
+    }
+    let mut cards: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for chip in &inventory.chips {
+        if chip.family == Family::Ascend310P {
+            cards.entry(chip.card_id).or_default().push(chip.phy_id);
+        }
+    }
+    cards.into_values().filter(|c| c.len() > 1).collect()
 }
 
 /// `inspect`: discover, read health once, print.
@@ -246,7 +278,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         bail!("no devices to advertise on this node");
     }
     let base_table = Arc::new(load_fault_table(&config)?);
-    let policy = health_policy(&config, (*base_table).clone());
+    let rules = Arc::new(load_customization(&config)?);
+    let mut policy = health_policy(&config, (*base_table).clone());
+    policy.customization = Arc::clone(&rules);
+    policy.whole_cards = whole_cards(&config, &inventory);
     let tables = Arc::new(FaultTables::new(base_table));
     let (mut monitor, snapshots) =
         HealthMonitor::new(dcmi.clone(), &inventory, policy, config.list_watch_period);
@@ -265,6 +300,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 snapshots: snapshots.clone(),
                 commands: commands.clone(),
                 tables: Arc::clone(&tables),
+                rules: Arc::clone(&rules),
                 dcmi: dcmi.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -372,6 +408,7 @@ struct ClusterStart<'a> {
     snapshots: watch::Receiver<Arc<crate::device::health::Snapshot>>,
     commands: mpsc::Sender<MonitorCommand>,
     tables: Arc<FaultTables>,
+    rules: Arc<Customization>,
     dcmi: Dcmi,
     metrics: Metrics,
     stop: CancellationToken,
@@ -388,6 +425,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         snapshots,
         commands,
         tables,
+        rules,
         dcmi,
         metrics,
         stop,
@@ -488,6 +526,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
     tokio::spawn(crate::k8s::faultconfig::run(
         client.clone(),
         tables,
+        rules,
         commands.clone(),
         stop.clone(),
     ));

@@ -168,6 +168,10 @@ pub struct Flags {
     /// Fault-code table in the faultCode.json format (overrides the built-in one).
     #[arg(long = "fault-code-file", global = true)]
     pub fault_code_file: Option<PathBuf>,
+    /// FaultFrequency/FaultDuration rules in the faultCustomization.json
+    /// format (overrides the built-in ones).
+    #[arg(long = "fault-customization-file", global = true)]
+    pub fault_customization_file: Option<PathBuf>,
     /// kubeconfig for running outside the cluster (default: in-cluster, then KUBECONFIG).
     #[arg(long = "kubeconfig", env = "KUBECONFIG", global = true)]
     pub kubeconfig: Option<PathBuf>,

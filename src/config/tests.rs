@@ -125,6 +125,7 @@ fn out_of_range_values_are_rejected_naming_the_flag() {
         (&["-maxBackups=0"], "maxBackups"),
         (&["-maxBackups=181"], "maxBackups"),
         (&["-hotReset=3"], "hotReset"),
+        (&["-hotReset=1"], "hotReset"),
         (&["-shareDevCount=0"], "shareDevCount"),
         (&["-shareDevCount=101"], "shareDevCount"),
         (&["-linkdownTimeout=0"], "linkdownTimeout"),
@@ -226,10 +227,18 @@ fn ascend_docker_mode_follows_the_runtime_env_unless_explicitly_disabled() {
 #[test]
 fn accepted_but_unimplemented_flags_are_listed_for_a_warning() {
     let config = parse(&["-hotReset=0", "-enableSlowNode", "-useSingleDieMode=true"]).unwrap();
+    assert_eq!(config.unimplemented, ["enableSlowNode", "useSingleDieMode"]);
+}
+
+#[test]
+fn hot_reset_zero_and_two_turn_the_reset_on_and_minus_one_leaves_it_off() {
+    assert_eq!(parse(&[]).unwrap().hot_reset, HotReset::Off);
+    assert_eq!(parse(&["-hotReset=0"]).unwrap().hot_reset, HotReset::Infer);
     assert_eq!(
-        config.unimplemented,
-        ["hotReset", "enableSlowNode", "useSingleDieMode"]
+        parse(&["-hotReset=2"]).unwrap().hot_reset,
+        HotReset::TrainOffline
     );
+    assert!(parse(&["-hotReset=2"]).unwrap().hot_reset.is_on());
 }
 
 #[test]
