@@ -19,6 +19,7 @@ use crate::device::health::Policy;
 use crate::device::model::{Family, Inventory};
 use crate::device::monitor::{HealthMonitor, MonitorCommand};
 use crate::device::naming::{NamingOptions, name_devices};
+use crate::device::reset::{HotResetter, ManualResetDev, ResetRecord, ResetSettings};
 use crate::device::topology::Board;
 use crate::k8s::assignments::AssignmentStore;
 use crate::k8s::deviceinfo::{DeviceInfoWriter, config_map_name};
@@ -289,6 +290,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let events = monitor.subscribe();
     let (commands, command_rx) = mpsc::channel(16);
     let inventory = Arc::new(inventory);
+    let (reset_records, reset_record_rx) = mpsc::channel(16);
+    let (resetter, reset_manual) = if config.hot_reset.is_on() {
+        let settings = ResetSettings {
+            idle_delay: config.reset_idle_delay,
+            boot_timeout: config.reset_boot_timeout,
+            hooks_file: config.paths.hot_reset_plugin_config.clone(),
+            period: config.list_watch_period,
+        };
+        let (resetter, manual) = HotResetter::new(
+            dcmi.clone(),
+            &inventory,
+            snapshots.clone(),
+            commands.clone(),
+            metrics.clone(),
+            settings,
+        )
+        .await;
+        tracing::info!("hot reset on: a faulted chip is reset once its ring is free");
+        (Some(resetter.with_records(reset_records)), manual)
+    } else {
+        (None, crate::changes::constant(Arc::default()))
+    };
     let volcano = match &client {
         Some((client, node)) => {
             let cluster = ClusterStart {
@@ -301,6 +324,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 commands: commands.clone(),
                 tables: Arc::clone(&tables),
                 rules: Arc::clone(&rules),
+                reset_manual,
+                reset_records: reset_record_rx,
                 dcmi: dcmi.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -316,6 +341,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stop.clone(),
     ));
     let monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
+    if let Some(resetter) = resetter {
+        tokio::spawn(resetter.run(stop.clone()));
+    }
 
     let board = board_for(&config, &inventory);
     let facts = ChipFacts {
@@ -409,6 +437,8 @@ struct ClusterStart<'a> {
     commands: mpsc::Sender<MonitorCommand>,
     tables: Arc<FaultTables>,
     rules: Arc<Customization>,
+    reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
+    reset_records: mpsc::Receiver<ResetRecord>,
     dcmi: Dcmi,
     metrics: Metrics,
     stop: CancellationToken,
@@ -426,6 +456,8 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         commands,
         tables,
         rules,
+        reset_manual,
+        reset_records,
         dcmi,
         metrics,
         stop,
@@ -537,10 +569,18 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         auto_stowing: config.auto_stowing,
         observed: node_watch,
         snapshots: snapshots.clone(),
+        reset_manual,
         commands,
         metrics: metrics.clone(),
     };
     tokio::spawn(labels.run(stop.clone()));
+    tokio::spawn(crate::k8s::events::report_resets(
+        client.clone(),
+        node.clone(),
+        reset_records,
+        metrics.clone(),
+        stop.clone(),
+    ));
     let reporter = EventReporter {
         client,
         node,

@@ -62,6 +62,7 @@ pub struct Paths {
     pub state_dir: PathBuf,
     pub fault_code_file: Option<PathBuf>,
     pub fault_customization_file: Option<PathBuf>,
+    pub hot_reset_plugin_config: Option<PathBuf>,
     pub kubeconfig: Option<PathBuf>,
 }
 
@@ -144,6 +145,10 @@ pub struct Config {
     pub linkdown_timeout: Duration,
     pub mixed_insert_310p: bool,
     pub hot_reset: HotReset,
+    /// A faulted ring must stay free this long before it is reset.
+    pub reset_idle_delay: Duration,
+    /// How long a reset ring may take to boot.
+    pub reset_boot_timeout: Duration,
     pub device_reset_timeout: Duration,
     /// Bound for discovery as a whole (a hung driver is an error, not a hang).
     pub dcmi_timeout: Duration,
@@ -196,6 +201,8 @@ impl Config {
                 ));
             }
         };
+        let idle_delay = in_range("reset-idle-delay", flags.reset_idle_delay, 0, 3600)?;
+        let boot_timeout = in_range("reset-boot-timeout", flags.reset_boot_timeout, 10, 600)?;
         let share = in_range("shareDevCount", flags.share_dev_count, 1, 100)?;
         let linkdown = in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
         let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
@@ -319,6 +326,8 @@ impl Config {
             linkdown_timeout: Duration::from_secs(linkdown.unsigned_abs()),
             mixed_insert_310p: flags.use_310p_mixed_insert,
             hot_reset,
+            reset_idle_delay: Duration::from_secs(idle_delay.unsigned_abs()),
+            reset_boot_timeout: Duration::from_secs(boot_timeout.unsigned_abs()),
             device_reset_timeout: Duration::from_secs(reset_timeout.unsigned_abs()),
             dcmi_timeout: Duration::from_secs(dcmi_timeout.unsigned_abs()),
             pod_wait_timeout: Duration::from_secs(pod_wait.unsigned_abs()),
@@ -334,6 +343,7 @@ impl Config {
                 state_dir: flags.state_dir,
                 fault_code_file: flags.fault_code_file,
                 fault_customization_file: flags.fault_customization_file,
+                hot_reset_plugin_config: flags.hot_reset_plugin_config,
                 kubeconfig: flags.kubeconfig,
             },
             kube,

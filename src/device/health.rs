@@ -72,6 +72,8 @@ pub struct Snapshot {
     /// The `ManuallySeparateNPU` list (phy ids) this snapshot has taken in:
     /// a writer whose last-read list differs waits for the monitor to catch up.
     pub listed: BTreeSet<u32>,
+    /// Chips a live pod holds (as the cluster side last said).
+    pub in_use: BTreeSet<u32>,
 }
 
 impl Snapshot {
@@ -452,6 +454,7 @@ impl Tracker {
         if chips == self.current.chips
             && self.isolation_loaded == self.current.isolation_loaded
             && self.listed == self.current.listed
+            && self.in_use == self.current.in_use
         {
             return false;
         }
@@ -460,6 +463,7 @@ impl Tracker {
             chips,
             isolation_loaded: self.isolation_loaded,
             listed: self.listed.clone(),
+            in_use: self.in_use.clone(),
         });
         true
     }

@@ -9,5 +9,6 @@ pub mod health;
 pub mod model;
 pub mod monitor;
 pub mod naming;
+pub mod reset;
 pub mod topology;
 pub mod upgrade;

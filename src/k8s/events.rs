@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::device::health::{ChipState, Snapshot};
 use crate::device::model::Inventory;
+use crate::device::reset::ResetRecord;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
 pub const NAMESPACE: &str = "default";
@@ -30,6 +31,10 @@ pub const REASON_RECOVERED: &str = "NPURecovered";
 pub const REASON_SUPPRESSED: &str = "NPUEventsSuppressed";
 /// A Volcano candidate named a chip another running pod holds.
 pub const REASON_CHIP_CONFLICT: &str = "NPUChipConflict";
+/// The `resetRecord` hook: a hot reset started, completed or failed.
+pub const REASON_RESET_START: &str = "HotResetStart";
+pub const REASON_RESET_COMPLETE: &str = "HotResetComplete";
+pub const REASON_RESET_FAILED: &str = "HotResetFailed";
 const BURST: u32 = 10;
 const REFILL: Duration = Duration::from_secs(6);
 
@@ -131,6 +136,58 @@ pub fn transition_event(node: &str, transition: &Transition, now: Timestamp) -> 
     } else {
         let message = format!("{} is Unhealthy; faults: {faults}", transition.chip);
         event_for(node, REASON_UNHEALTHY, "Warning", message, now)
+    }
+}
+
+/// The Event of a hot-reset record (the `resetRecord` hook).
+pub fn reset_event(node: &str, record: &ResetRecord, now: Timestamp) -> Event {
+    let ring = record
+        .ring_logic_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    match &record.outcome {
+        None => {
+            let message = format!(
+                "hot reset of {} started: ring logic ids {ring}, {} reset tokens left",
+                record.chip, record.tokens_left
+            );
+            event_for(node, REASON_RESET_START, "Warning", message, now)
+        }
+        Some(Ok(())) => {
+            let message = format!("hot reset of {} completed: ring {ring} booted", record.chip);
+            event_for(node, REASON_RESET_COMPLETE, "Normal", message, now)
+        }
+        Some(Err(error)) => {
+            let message = format!("hot reset of {} failed: {error}", record.chip);
+            event_for(node, REASON_RESET_FAILED, "Warning", message, now)
+        }
+    }
+}
+
+/// Posts an Event for each hot-reset record until `stop` (resets are rate
+/// limited by their token bucket already).
+pub async fn report_resets(
+    client: Client,
+    node: String,
+    mut records: tokio::sync::mpsc::Receiver<ResetRecord>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    let api: Api<Event> = Api::namespaced(client, NAMESPACE);
+    while let Some(Some(record)) = stop.run_until_cancelled(records.recv()).await {
+        let event = reset_event(&node, &record, Timestamp::now());
+        let params = PostParams::default();
+        let call = api.create(&params, &event);
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(10), call).await,
+            Ok(Ok(_))
+        );
+        metrics.api_write(ApiWriteKind::Event, ok);
+        if !ok {
+            tracing::debug!(reason = ?event.reason, "could not record a reset event");
+        }
     }
 }
 

@@ -79,6 +79,7 @@ fn make_agent(
         auto_stowing,
         observed: crate::changes::constant(Observed::default()),
         snapshots,
+        reset_manual: crate::changes::constant(Arc::default()),
         commands,
         metrics: Metrics::new(),
     };
