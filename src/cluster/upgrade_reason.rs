@@ -43,12 +43,13 @@ pub fn format_upgrade_reasons<'a>(
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// Chip name -> its reasons, as read back.
+pub type ReasonsByName = BTreeMap<String, Vec<UpgradeReason>>;
+
 /// Reads the value back: chip name -> reasons. A value that is not the
 /// expected JSON is an error naming the key; an entry with an unknown
 /// level, type or code is skipped with a warning.
-pub fn parse_upgrade_reasons(
-    value: &str,
-) -> Result<(BTreeMap<String, Vec<UpgradeReason>>, Vec<String>), String> {
+pub fn parse_upgrade_reasons(value: &str) -> Result<(ReasonsByName, Vec<String>), String> {
     if value.trim().is_empty() {
         return Ok((BTreeMap::new(), Vec::new()));
     }

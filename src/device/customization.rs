@@ -158,12 +158,13 @@ fn insert_rule<R: Clone>(
         warnings.push(format!("skipping {field}: EventId lists no code"));
     }
     for code in codes {
-        if rules.contains_key(&code) {
-            warnings.push(format!(
+        match rules.entry(code) {
+            std::collections::btree_map::Entry::Occupied(_) => warnings.push(format!(
                 "{field}: code {code} already has a rule from an earlier entry; skipped here"
-            ));
-        } else {
-            rules.insert(code, rule.clone());
+            )),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(rule.clone());
+            }
         }
     }
 }
