@@ -110,21 +110,6 @@ pub struct NodeAgent {
     pub metrics: Metrics,
 }
 
-/// Resolves when a new snapshot changes some chip's health (what
-/// `ResetInfo` depends on); other snapshot changes are skipped.
-async fn changed_health(snapshots: &mut watch::Receiver<Arc<Snapshot>>) {
-    let health = |s: &Snapshot| -> Vec<(u32, bool)> {
-        s.chips.iter().map(|(p, c)| (*p, c.healthy)).collect()
-    };
-    let before = health(&snapshots.borrow_and_update());
-    loop {
-        crate::changes::changed(snapshots).await;
-        if health(&snapshots.borrow_and_update()) != before {
-            return;
-        }
-    }
-}
-
 /// At most one patch a second, however often the node changes.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -173,7 +158,8 @@ impl NodeAgent {
                 () = stop.cancelled() => return,
                 () = crate::changes::changed(&mut self.observed) => {}
                 () = crate::changes::changed(&mut self.reset_manual) => {}
-                () = changed_health(&mut self.snapshots) => {}
+                // Health decides which ResetInfo entries stay.
+                () = crate::changes::changed(&mut self.snapshots) => {}
             }
         }
     }
