@@ -404,7 +404,19 @@ impl Tracker {
                 .unwrap_or(FaultLevel::Normal);
             let upgrades = &memory.upgrades;
             let manually_separated = upgrades.is_manually_separated();
-            let mut level = table_level.max(upgrades.level(is_network, false));
+            let chip_rule = upgrades.level(is_network, false);
+            let network_rule = upgrades.level(is_network, true);
+            // Each code's reported level folds in what the rules raised the
+            // chip to, as upstream's device-info `Fault` entries do.
+            for fault in &mut faults {
+                let rule = if is_network(fault.code) {
+                    network_rule
+                } else {
+                    chip_rule
+                };
+                fault.level = fault.level.max(rule);
+            }
+            let mut level = table_level.max(chip_rule);
             if manually_separated {
                 level = FaultLevel::ManuallySeparateNPU;
             }
@@ -413,7 +425,7 @@ impl Tracker {
             let network_healthy = memory
                 .link_down_since
                 .is_none_or(|since| now_ms.saturating_sub(since) < timeout_ms)
-                && upgrades.level(is_network, true).is_healthy();
+                && network_rule.is_healthy();
             if !healthy && !self.policy.auto_stowing {
                 memory.held = true;
             }

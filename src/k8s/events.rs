@@ -19,9 +19,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::upgrade_reason::format_upgrade_reasons;
 use crate::device::health::{ChipState, Snapshot};
 use crate::device::model::Inventory;
 use crate::device::reset::ResetRecord;
+use crate::device::upgrade::UpgradeReason;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
 pub const NAMESPACE: &str = "default";
@@ -35,6 +37,8 @@ pub const REASON_CHIP_CONFLICT: &str = "NPUChipConflict";
 pub const REASON_RESET_START: &str = "HotResetStart";
 pub const REASON_RESET_COMPLETE: &str = "HotResetComplete";
 pub const REASON_RESET_FAILED: &str = "HotResetFailed";
+/// Upgrade reasons (FaultFrequency, FaultDuration, FaultAutofill) released.
+pub const REASON_RELEASE_UPGRADE: &str = "EventReleaseUpgradeFault";
 const BURST: u32 = 10;
 const REFILL: Duration = Duration::from_secs(6);
 
@@ -137,6 +141,41 @@ pub fn transition_event(node: &str, transition: &Transition, now: Timestamp) -> 
         let message = format!("{} is Unhealthy; faults: {faults}", transition.chip);
         event_for(node, REASON_UNHEALTHY, "Warning", message, now)
     }
+}
+
+/// Per chip (by name), the upgrade reasons `before` had and `after` has
+/// not: a rule released the chip, or an operator did.
+pub fn released_reasons(
+    before: &Snapshot,
+    after: &Snapshot,
+    names: &BTreeMap<u32, String>,
+) -> Vec<(String, Vec<UpgradeReason>)> {
+    after
+        .chips
+        .iter()
+        .filter_map(|(phy, state)| {
+            let old = before.chips.get(phy)?;
+            let gone: Vec<UpgradeReason> = old
+                .reasons
+                .iter()
+                .filter(|r| {
+                    !state
+                        .reasons
+                        .iter()
+                        .any(|n| n.code == r.code && n.kind == r.kind)
+                })
+                .cloned()
+                .collect();
+            (!gone.is_empty()).then(|| (names.get(phy).cloned().unwrap_or_default(), gone))
+        })
+        .collect()
+}
+
+/// The `EventReleaseUpgradeFault` Event: the released reasons as upstream's JSON.
+pub fn release_event(node: &str, chip: &str, reasons: &[UpgradeReason], now: Timestamp) -> Event {
+    let json = format_upgrade_reasons([(chip, reasons)]);
+    let message = format!("{chip} released from its raised fault level: {json}");
+    event_for(node, REASON_RELEASE_UPGRADE, "Normal", message, now)
 }
 
 /// The Event of a hot-reset record (the `resetRecord` hook).
@@ -280,6 +319,12 @@ impl EventReporter {
                     transition_event(&self.node, &transition, Timestamp::now()),
                 )
                 .await;
+            }
+            for (chip, reasons) in released_reasons(&before, &after, &names) {
+                if bucket.take(Instant::now()) {
+                    let event = release_event(&self.node, &chip, &reasons, Timestamp::now());
+                    self.create(&api, event).await;
+                }
             }
             before = after;
         }

@@ -223,6 +223,46 @@ mod recovery {
         tracker.apply(reading(phy, &[]), at + 60_000);
     }
 
+    /// Recovery spec §1.1/§1.5, one row per level: a code of that level
+    /// alone makes the chip Healthy or not, and PreSeparateNPU is Healthy
+    /// exactly while a pod holds the chip.
+    #[test]
+    fn every_level_grades_the_chip_as_the_level_table_says() {
+        let table = FaultTable::builtin();
+        let rows = [
+            (FaultLevel::NotHandleFault, true, true),
+            (FaultLevel::SubHealth, true, true),
+            (FaultLevel::RestartRequest, false, false),
+            (FaultLevel::RestartBusiness, false, false),
+            (FaultLevel::FreeRestartNPU, false, false),
+            (FaultLevel::RestartNPU, false, false),
+            (FaultLevel::PreSeparateNPU, false, true),
+            (FaultLevel::SeparateNPU, false, false),
+        ];
+        for (level, free, held) in rows {
+            let code = table
+                .iter()
+                .find(|(c, l)| *l == level && !is_network(*c))
+                .map(|(c, _)| c.0)
+                .unwrap_or_else(|| panic!("no {level} code in the table"));
+            let mut tracker = tracker(1);
+            tracker.apply(reading(0, &[code]), 1);
+            let chip = tracker.snapshot().chips[&0].clone();
+            assert_eq!(chip.level, level);
+            assert_eq!(chip.healthy, free, "{level}, chip free");
+            tracker.set_in_use(BTreeSet::from([0]), 2);
+            assert_eq!(tracker.snapshot().is_healthy(0), held, "{level}, chip held");
+        }
+        let mut tracker = tracker(1);
+        tracker.set_manual(BTreeSet::from([0]), 1);
+        tracker.set_in_use(BTreeSet::from([0]), 2);
+        assert_eq!(
+            tracker.snapshot().chips[&0].level,
+            FaultLevel::ManuallySeparateNPU
+        );
+        assert!(!tracker.snapshot().is_healthy(0));
+    }
+
     #[test]
     fn an_unknown_code_is_not_hidden_by_a_known_mild_one() {
         let mut tracker = tracker(1);
@@ -293,6 +333,14 @@ mod recovery {
         assert!(chip.manually_separated && !chip.healthy);
         assert_eq!(chip.level, FaultLevel::ManuallySeparateNPU);
         assert_eq!(chip.reasons[0].kind, UpgradeType::FaultFrequency);
+        tracker.apply(reading(1, &[NOT_HANDLE]), 2 * HOUR + 120_000);
+        let fault = &tracker.snapshot().chips[&1].faults[0];
+        assert_eq!(
+            fault.level,
+            FaultLevel::ManuallySeparateNPU,
+            "a code's reported level folds in the rule's"
+        );
+        tracker.apply(reading(1, &[]), 2 * HOUR + 180_000);
         // The ConfigMap does not list it yet: that is no release.
         tracker.set_manual(BTreeSet::new(), 3 * HOUR);
         assert!(tracker.snapshot().chips[&1].manually_separated);
