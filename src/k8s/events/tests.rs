@@ -127,7 +127,7 @@ fn a_released_reason_becomes_one_normal_event_with_upstreams_json() {
     let after = snapshot(4, &[]);
     let released = released_reasons(&before, &after, &names());
     assert_eq!(released.len(), 1);
-    assert_eq!(released[0].1, [reason.clone()]);
+    assert_eq!(released[0].1, std::slice::from_ref(&reason));
     assert!(
         released_reasons(&after, &before, &names()).is_empty(),
         "added, not released"
