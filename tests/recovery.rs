@@ -98,6 +98,27 @@ async fn a_ring_with_a_process_on_it_is_reset_only_when_the_process_ends() {
     assert_eq!(resets(&node)["1"], 1);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_a3_ring_whose_in_band_reset_fails_is_reset_out_of_band() {
+    let mut node = Node::start("a3-16", &RESET_ARGS, &[]).await;
+    node.sim(&["reset-inject", "fail", "--phy", "4"]);
+    let (_client, mut watch, _) = node.watch().await;
+    node.sim(&["fault", "raise", "--phy", "4", "--code", RESTART_NPU]);
+    watch
+        .until(patience(), |l| unhealthy(l) == names([4, 5, 6, 7]))
+        .await
+        .unwrap();
+    // Four dies, 3 s settle each before the rescan, then the boot wait.
+    watch
+        .until(patience() * 3, |l| l.iter().all(|d| d.health == HEALTHY))
+        .await
+        .unwrap();
+    let resets = resets(&node);
+    for phy in ["4", "5", "6", "7"] {
+        assert_eq!(resets[phy], 1, "each die reset out of band once: {resets}");
+    }
+}
+
 struct Cluster {
     api: FakeApi,
     node: Node,
@@ -188,9 +209,60 @@ async fn a_chip_a_pod_holds_is_reset_only_after_the_pod_ends() {
     assert_eq!(resets(&cluster.node)["1"], 1);
 }
 
+/// `/metrics` of the health endpoint on `port`: series -> value.
+async fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let body = reply.split_once("\r\n\r\n").unwrap().1;
+    body.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reasons of the Events posted to `default`.
+fn event_reasons(api: &FakeApi) -> Vec<String> {
+    api.seen()
+        .iter()
+        .filter(|s| s.method == "POST" && s.uri.contains("/namespaces/default/events"))
+        .filter_map(|s| s.body["reason"].as_str().map(str::to_owned))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_reset_spends_its_tokens_then_waits_for_an_operator_in_reset_info() {
-    let cluster = start_cluster(&RESET_ARGS).await;
+    let hooks = support::private_dir();
+    let hooks_file = hooks.path().join("hotResetPluginConfiguration.json");
+    std::fs::write(
+        &hooks_file,
+        r#"[{"pluginName":"outbandReset","state":"ON"},{"pluginName":"resetRecord","state":"ON"}]"#,
+    )
+    .unwrap();
+    let hooks_flag = format!("--hot-reset-plugin-config={}", hooks_file.display());
+    let port = free_port();
+    let healthz = format!("-healthz-address=127.0.0.1:{port}");
+    let mut args = RESET_ARGS.to_vec();
+    args.extend([hooks_flag.as_str(), "-enable-healthz", healthz.as_str()]);
+    let cluster = start_cluster(&args).await;
     cluster.node.sim(&["reset-inject", "fail", "--phy", "6"]);
     cluster
         .node
@@ -205,6 +277,27 @@ async fn a_failing_reset_spends_its_tokens_then_waits_for_an_operator_in_reset_i
         .matches("hot reset starting")
         .count();
     assert_eq!(attempts, 3, "three tokens, three attempts");
+    let metrics = scrape(port).await;
+    let series = |outcome: &str| {
+        metrics
+            .get(&format!(
+                "ascend_device_plugin_hot_resets_total{{family=\"Ascend910\",outcome=\"{outcome}\"}}"
+            ))
+            .copied()
+    };
+    assert_eq!(series("attempted"), Some(3.0), "{metrics:?}");
+    assert_eq!(series("failed"), Some(3.0));
+    assert_eq!(series("succeeded"), None);
+    let reasons = eventually("the reset Events", || {
+        let reasons = event_reasons(&cluster.api);
+        (reasons.iter().filter(|r| *r == "HotResetFailed").count() == 3).then_some(reasons)
+    })
+    .await;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "HotResetStart").count(),
+        3,
+        "{reasons:?}"
+    );
     // An operator fixes the chip: it is Healthy and leaves the list.
     cluster.node.sim(&["fault", "clear", "--phy", "6"]);
     eventually("ResetInfo empty again", || {
