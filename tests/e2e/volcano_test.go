@@ -30,9 +30,12 @@ const (
 	watchSettle = time.Second
 	// podWait is the plugin's default --pod-wait-timeout.
 	podWait = 3 * time.Second
-	// faultCode is graded Unhealthy by the built-in table (and, unknown,
-	// by the SeparateNPU default at severity 2).
-	faultCode = "80E01801"
+	// faultCode is graded Unhealthy by the built-in table (RestartBusiness;
+	// unknown, by the SeparateNPU default at severity 2) and has no
+	// FaultFrequency rule: the scenario raises it on one chip in several
+	// steps, and a code with a rule (80E01801: twice in 24 h) would isolate
+	// that chip for good, as upstream's shipped rules do.
+	faultCode = "8C204E00"
 )
 
 // chipMap is what the node's kubelet IDs stand for: kubelet ID -> the real
