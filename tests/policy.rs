@@ -20,6 +20,7 @@ use ascend_device_plugin::cluster::labels::{
     INFER_CARD_TYPE, SERVER_INDEX, SERVER_TYPE, SERVER_TYPE_ANNOTATION, SUPER_POD_ID,
     TOPO_SUPER_POD_ID,
 };
+use ascend_device_plugin::cluster::reset_info::RESET_INFO;
 use ascend_device_plugin::cluster::volcano::{CONSUMED, PREDICATE_TIME, consume_patch};
 use ascend_device_plugin::device::model::Family;
 
@@ -49,6 +50,7 @@ fn the_policy_allows_exactly_the_node_annotations_the_plugin_writes() {
         SUPER_POD_ID,
         SERVER_INDEX,
         SERVER_TYPE_ANNOTATION,
+        RESET_INFO,
     ]);
     assert_eq!(
         support::policy_list("admission-policy", "ownNodeAnnotations"),
