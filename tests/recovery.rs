@@ -187,6 +187,15 @@ fn holds(pod_resources: &PodResources, ids: &[&str]) {
 async fn a_chip_a_pod_holds_is_reset_only_after_the_pod_ends() {
     let mut cluster = start_cluster(&RESET_ARGS).await;
     holds(&cluster.pod_resources, &["Ascend910-3"]);
+    // The plugin reads pod-resources every period: the pod holds the chip
+    // from before the fault once the ConfigMap no longer lists it as free.
+    eventually("the plugin sees the pod hold Ascend910-3", || {
+        let cfg = device_info(&cluster.api, "DeviceInfoCfg")?;
+        let cfg: Value = serde_json::from_str(&cfg).ok()?;
+        let free = cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910"].as_str()?;
+        (!free.split(',').any(|c| c == "Ascend910-3")).then_some(())
+    })
+    .await;
     let (_client, mut watch, _) = cluster.node.watch().await;
     cluster
         .node
