@@ -263,7 +263,17 @@ fn read(file: &Path) -> Result<Option<Assignments>, String> {
 
 /// The map in a state file's bytes: JSON of this format version.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Assignments, String> {
-    let map: Assignments = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    // serde_json's message quotes a bad value whole (a 4 MiB file could make
+    // a log line of tens of MB): say what kind of error and where, not what.
+    let map: Assignments = serde_json::from_slice(bytes).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "not a kubelet-ID map",
+            serde_json::error::Category::Eof => "cut short",
+        };
+        format!("{kind} (line {}, column {})", e.line(), e.column())
+    })?;
     if map.version != FORMAT_VERSION {
         return Err(format!(
             "format version {} (expected {FORMAT_VERSION})",
