@@ -34,8 +34,10 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// Longest error text a hostile input may produce: errors quote the bad
-/// part cut short, never the whole input (they end up in logs and Events).
-pub const MAX_ERROR_CHARS: usize = 512;
+/// part cut to 64 characters, never the whole input (they end up in logs and
+/// Events). A quote is Debug-escaped, and one character can escape to 10
+/// (`\u{10ffff}`), so a quote may take 640 characters, plus the message.
+pub const MAX_ERROR_CHARS: usize = 1024;
 
 fn assert_short_error(error: &dyn std::fmt::Display) {
     let text = error.to_string();
