@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Offline dependency audit: every crate in Cargo.lock against the RustSec
-# advisory database snapshot in ../shared/advisory-db. No network access to
-# the advisory repository is attempted.
+# Offline dependency audit: every crate in Cargo.lock and fuzz/Cargo.lock
+# against the RustSec advisory database snapshot in ../shared/advisory-db. No
+# network access to the advisory repository is attempted.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -24,4 +24,8 @@ if [ ! -d "$work/advisory-db/.git" ]; then
     git -C "$work/advisory-db" add -A
     git -C "$work/advisory-db" -c user.name=audit -c user.email=audit@localhost commit -qm snapshot
 fi
-cargo audit --no-fetch --db "$work/advisory-db" --deny warnings --file Cargo.lock
+# The fuzz crate (fuzz/, its own workspace) adds libFuzzer and loona-hpack.
+for lock in Cargo.lock fuzz/Cargo.lock; do
+    echo "audit: $lock"
+    cargo audit --no-fetch --db "$work/advisory-db" --deny warnings --file "$lock"
+done

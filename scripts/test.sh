@@ -10,6 +10,7 @@
 # on 2 cores, later ones reuse Go's caches in $HOME). Root also installs the
 # aarch64 cross toolchain and qemu-user-static with apt-get on first use
 # (scripts/cross.sh) and mmdebstrap for the image (scripts/image-oci.sh).
+# The fuzz smoke needs the nightly toolchain (rustup) and installs cargo-fuzz.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +38,9 @@ cargo build --workspace --locked
 
 step "cargo test (unit, simulator, integration over unix sockets)"
 cargo test --workspace --locked
+
+step "fuzz smoke: every fuzz target a few seconds on its seed corpus (scripts/fuzz.sh --smoke)"
+scripts/fuzz.sh --smoke
 
 step "aarch64: DCMI layout proof and an emulated smoke (scripts/cross.sh check)"
 scripts/cross.sh check

@@ -10,6 +10,8 @@ pub mod cluster;
 pub mod config;
 pub mod dcmi;
 pub mod device;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod k8s;
 pub mod plugin;

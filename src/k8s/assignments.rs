@@ -256,14 +256,31 @@ fn read(file: &Path) -> Result<Option<Assignments>, String> {
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{shown}: {e}"))?;
-    let map: Assignments = serde_json::from_slice(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+    decode(&bytes)
+        .map(Some)
+        .map_err(|problem| format!("{shown}: {problem}"))
+}
+
+/// The map in a state file's bytes: JSON of this format version.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Assignments, String> {
+    // serde_json's message quotes a bad value whole (a 4 MiB file could make
+    // a log line of tens of MB): say what kind of error and where, not what.
+    let map: Assignments = serde_json::from_slice(bytes).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "not a kubelet-ID map",
+            serde_json::error::Category::Eof => "cut short",
+        };
+        format!("{kind} (line {}, column {})", e.line(), e.column())
+    })?;
     if map.version != FORMAT_VERSION {
         return Err(format!(
-            "{shown}: format version {} (expected {FORMAT_VERSION})",
+            "format version {} (expected {FORMAT_VERSION})",
             map.version
         ));
     }
-    Ok(Some(map))
+    Ok(map)
 }
 
 /// Write to a temp file beside it, fsync, rename over, fsync the directory:

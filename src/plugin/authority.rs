@@ -31,9 +31,9 @@
 //! PUSH_PROMISE from the client) fails the read with an `io::Error` carrying a
 //! [`RewriteError`], which closes that connection only.
 
-mod frame;
-mod hpack;
-mod huffman;
+pub(crate) mod frame;
+pub(crate) mod hpack;
+pub(crate) mod huffman;
 mod read;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -269,6 +269,22 @@ pub async fn serve_with(
     connections.shutdown().await;
 }
 
+/// One plain connection on `io`, served with [`ServeOptions::default`]'s
+/// limits and the real routes until the client is done: the request parsing
+/// the fuzz target `health_request` drives (`crate::fuzzing`).
+pub(crate) async fn serve_one<I>(io: I, state: HealthState, metrics: Metrics)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let endpoints = Arc::new(Endpoints { state, metrics });
+    let options = ServeOptions::default();
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let table = slots::Table::new(1, 1, options.evict_idle_after);
+    let (slot, _) = table.admit(peer.ip());
+    let stop = CancellationToken::new();
+    connection::http(io, peer, endpoints, &options, &stop, slot.activity()).await;
+}
+
 fn log_task_end(ended: Result<(), tokio::task::JoinError>) {
     if let Err(error) = ended
         && error.is_panic()

@@ -222,3 +222,17 @@ fn an_unsafe_state_directory_is_refused_naming_it() {
     }
     assert!(!state.join(FILE_NAME).exists());
 }
+
+#[test]
+fn a_damaged_file_is_reported_without_quoting_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = format!(r#"{{"version":1,"resources":"{}"}}"#, "x".repeat(10_000));
+    std::fs::write(dir.path().join(FILE_NAME), hostile).unwrap();
+    let (_, problem) = AssignmentStore::open(dir.path());
+    let problem = problem.expect("reported");
+    assert!(problem.contains("not a kubelet-ID map"), "{problem}");
+    assert!(
+        !problem.contains("xxxx") && problem.len() < 300,
+        "{problem}"
+    );
+}

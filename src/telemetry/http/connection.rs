@@ -68,7 +68,7 @@ async fn serve_until_done(
     }
 }
 
-async fn http<I>(
+pub(super) async fn http<I>(
     io: I,
     peer: SocketAddr,
     endpoints: Arc<Endpoints>,

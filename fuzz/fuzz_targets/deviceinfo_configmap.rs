@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| ascend_device_plugin::fuzzing::deviceinfo_configmap(data)
+);
