@@ -123,6 +123,26 @@ impl Backoff {
     }
 }
 
+/// The wait before the first API request at start: `draw` (uniform over
+/// `u64`) mapped onto `0..=max`, in milliseconds. Nodes started together
+/// (a cluster powering up) thereby spread their start burst over `max`
+/// instead of sending it in the same second (`--api-start-jitter`).
+pub fn start_delay(max: std::time::Duration, draw: u64) -> std::time::Duration {
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    // (draw * (max_ms + 1)) >> 64 is below max_ms + 1 for every draw.
+    let ms = (u128::from(draw) * (u128::from(max_ms) + 1)) >> 64;
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(max_ms))
+}
+
+/// A random `u64` for [`start_delay`], different in every process (the
+/// standard library seeds each `RandomState` from the OS).
+pub fn random_draw() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
 /// Now, in whole seconds since the Unix epoch.
 pub fn unix_seconds() -> i64 {
     std::time::SystemTime::now()
@@ -169,6 +189,41 @@ pub struct DynamicVnpu {
     /// while unused vNPUs are looked for, so a fresh one is never taken
     /// for unused.
     pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[cfg(test)]
+mod start_delay_tests {
+    use super::{random_draw, start_delay};
+    use std::time::Duration;
+
+    #[test]
+    fn the_start_delay_spans_zero_to_the_maximum_and_never_more() {
+        let max = Duration::from_secs(30);
+        assert_eq!(start_delay(max, 0), Duration::ZERO);
+        assert_eq!(start_delay(max, u64::MAX), max);
+        assert_eq!(
+            start_delay(max, u64::MAX / 2),
+            Duration::from_millis(15_000)
+        );
+        assert_eq!(start_delay(Duration::ZERO, u64::MAX), Duration::ZERO);
+        let huge = Duration::from_secs(600);
+        assert_eq!(start_delay(huge, u64::MAX), huge);
+        for _ in 0..1000 {
+            assert!(start_delay(max, random_draw()) <= max);
+        }
+    }
+
+    #[test]
+    fn random_draws_spread_over_the_window() {
+        let max = Duration::from_secs(10);
+        let delays: Vec<Duration> = (0..200).map(|_| start_delay(max, random_draw())).collect();
+        let early = delays.iter().filter(|d| **d < max / 2).count();
+        // Binomial(200, 1/2): outside 60..140 with probability below 1e-8.
+        assert!(
+            (60..=140).contains(&early),
+            "{early} of 200 in the first half"
+        );
+    }
 }
 
 #[cfg(test)]
