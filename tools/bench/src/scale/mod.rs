@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod cluster;
+mod sockets;
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -149,6 +150,15 @@ pub async fn run(args: &ScaleArgs, artifacts: &Artifacts, work: &Path) -> anyhow
     let steady_end = mark(cp_pid, &pids)?;
     let requests = audit::parse(&api.audit_text()?);
     let watches = audit::open_watches(&requests, &credentials);
+    let port = api
+        .url
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .context("the API server's URL has no port")?;
+    let connections: Vec<usize> = pids
+        .iter()
+        .map(|pid| sockets::connections_to(*pid, port))
+        .collect();
     let plugin_rss: Vec<u64> = pids
         .iter()
         .filter_map(|pid| procfs::sample(*pid).ok().map(|s| s.rss_kib))
@@ -225,6 +235,12 @@ pub async fn run(args: &ScaleArgs, artifacts: &Artifacts, work: &Path) -> anyhow
         mean_usize(&watches)
     );
     println!(
+        "  TCP connections to the API server per node: min {} max {} (mean {:.2})",
+        connections.iter().min().unwrap_or(&0),
+        connections.iter().max().unwrap_or(&0),
+        mean_usize(&connections)
+    );
+    println!(
         "  plugin RSS: mean {:.1} MB, max {:.1} MB",
         mean_u64(&plugin_rss) * 1.024 / 1000.0,
         plugin_rss.iter().max().copied().unwrap_or(0) as f64 * 1.024 / 1000.0
@@ -244,11 +260,12 @@ pub async fn run(args: &ScaleArgs, artifacts: &Artifacts, work: &Path) -> anyhow
         "plugin GETs (reads must come from watches): {gets}; requests not attributable to a node: {unattributed}"
     );
     println!(
-        "SUMMARY N={n} jitter={}s burst/node={:.2} peak_rps={peak} steady/node-hour={rate:.1} (+renewals {:.1}) writes/node-hour={write_rate:.1} watches/node={:.2} storm/node={:.2} cp_rss_mb={:.1} cp_cpu_steady_pct={:.2}",
+        "SUMMARY N={n} jitter={}s burst/node={:.2} peak_rps={peak} steady/node-hour={rate:.1} (+renewals {:.1}) writes/node-hour={write_rate:.1} watches/node={:.2} connections/node={:.2} storm/node={:.2} cp_rss_mb={:.1} cp_cpu_steady_pct={:.2}",
         args.start_jitter,
         burst.total() as f64 / n as f64,
         rate + renewals,
         mean_usize(&watches),
+        mean_usize(&connections),
         storm.total() as f64 / n as f64,
         steady_end.cp.rss_kib as f64 * 1.024 / 1000.0,
         cpu_percent(&burst_end, &steady_end, |m| m.cp.cpu_ticks),
