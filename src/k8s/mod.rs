@@ -87,7 +87,9 @@ where
 
 /// The retry schedule of a reporter whose pass failed (the API server is
 /// away, or a write raced someone): 2 s, doubling up to 32 s, and back to
-/// normal after a success.
+/// normal after a success. Each wait is drawn between half and all of its
+/// step, so nodes that failed in the same second (an API server restart)
+/// do not retry in the same second ever after.
 #[derive(Debug, Default)]
 pub struct Backoff {
     wait: Option<std::time::Duration>,
@@ -118,9 +120,14 @@ impl Backoff {
         };
         tokio::select! {
             () = stop.cancelled() => None,
-            () = tokio::time::sleep(wait) => Some(true),
+            () = tokio::time::sleep(jittered(wait, random_draw())) => Some(true),
         }
     }
+}
+
+/// `step` shortened by a random share of its half: `step / 2 ..= step`.
+pub fn jittered(step: std::time::Duration, draw: u64) -> std::time::Duration {
+    step / 2 + start_delay(step - step / 2, draw)
 }
 
 /// The wait before the first API request at start: `draw` (uniform over
@@ -228,7 +235,23 @@ mod start_delay_tests {
 
 #[cfg(test)]
 mod backoff_tests {
-    use super::Backoff;
+    use super::{Backoff, jittered, random_draw};
+    use std::time::Duration;
+
+    #[test]
+    fn a_jittered_wait_lies_between_half_and_all_of_its_step() {
+        let step = Duration::from_secs(8);
+        assert_eq!(jittered(step, 0), Duration::from_secs(4));
+        assert_eq!(jittered(step, u64::MAX), step);
+        let draws: Vec<Duration> = (0..200).map(|_| jittered(step, random_draw())).collect();
+        assert!(draws.iter().all(|d| (step / 2..=step).contains(d)));
+        let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
+        assert!(
+            distinct.len() > 100,
+            "{} distinct waits of 200",
+            distinct.len()
+        );
+    }
     use tokio_util::sync::CancellationToken;
 
     #[tokio::test(start_paused = true)]
@@ -236,14 +259,27 @@ mod backoff_tests {
         let stop = CancellationToken::new();
         let mut backoff = Backoff::default();
         assert_eq!(backoff.pause(&stop).await, Some(false), "not failing");
-        let mut waits = Vec::new();
-        for n in 0..6 {
+        for (n, step) in [2_u64, 4, 8, 16, 32, 32].into_iter().enumerate() {
             assert_eq!(backoff.failed(), n == 0, "only the first failure is news");
             let start = tokio::time::Instant::now();
             assert_eq!(backoff.pause(&stop).await, Some(true));
-            waits.push(start.elapsed().as_secs());
+            let waited = start.elapsed().as_millis();
+            let step = u128::from(step) * 1000;
+            assert!(
+                (step / 2..=step).contains(&waited),
+                "retry {n} after {waited} ms, step {step} ms"
+            );
         }
-        assert_eq!(waits, [2, 4, 8, 16, 32, 32]);
+        // Nodes that failed together: their first retries are spread.
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let mut node = Backoff::default();
+            node.failed();
+            let start = tokio::time::Instant::now();
+            node.pause(&stop).await;
+            firsts.insert(start.elapsed());
+        }
+        assert!(firsts.len() > 10, "20 nodes retried at {firsts:?}");
         assert!(backoff.succeeded(), "the outage ended");
         assert!(!backoff.succeeded());
         backoff.failed();
