@@ -23,6 +23,9 @@ pub struct Request {
     pub received_us: i64,
     /// The response reached `ResponseComplete` (a watch: it ended).
     pub completed: bool,
+    /// From receipt to `ResponseComplete`, microseconds, as the API server
+    /// timed it.
+    pub served_us: Option<i64>,
 }
 
 impl Request {
@@ -53,8 +56,13 @@ pub fn parse(log: &str) -> Vec<Request> {
             continue;
         };
         let completed = event["stage"] == "ResponseComplete";
+        let finished_us = event["stageTimestamp"].as_str().and_then(epoch_micros);
         if let Some(&at) = index.get(id) {
-            out[at].completed |= completed;
+            let request = &mut out[at];
+            request.completed |= completed;
+            if completed {
+                request.served_us = finished_us.map(|f| f - request.received_us);
+            }
             continue;
         }
         let Some(received_us) = event["requestReceivedTimestamp"]
@@ -82,6 +90,7 @@ pub fn parse(log: &str) -> Vec<Request> {
             resource,
             received_us,
             completed,
+            served_us: finished_us.filter(|_| completed).map(|f| f - received_us),
         });
     }
     out
@@ -179,6 +188,29 @@ impl Window {
     }
 }
 
+/// How long the API server took over the requests of `kind` (`verb
+/// resource`) by the nodes in `credentials` received in `[from_us, to_us)`.
+pub fn served(
+    requests: &[Request],
+    credentials: &[String],
+    kind: &str,
+    from_us: i64,
+    to_us: i64,
+) -> Vec<std::time::Duration> {
+    requests
+        .iter()
+        .filter(|r| (from_us..to_us).contains(&r.received_us) && r.kind() == kind)
+        .filter(|r| {
+            r.credential
+                .as_ref()
+                .is_some_and(|c| credentials.contains(c))
+        })
+        .filter_map(|r| r.served_us)
+        .filter_map(|us| u64::try_from(us).ok())
+        .map(std::time::Duration::from_micros)
+        .collect()
+}
+
 /// Watches still open (started, not completed) per node, in the order of
 /// `credentials`.
 pub fn open_watches(requests: &[Request], credentials: &[String]) -> Vec<usize> {
@@ -215,7 +247,7 @@ mod tests {
     fn line(id: &str, stage: &str, cred: &str, verb: &str, resource: &str, at: &str) -> String {
         serde_json::json!({
             "auditID": id, "stage": stage, "verb": verb,
-            "requestReceivedTimestamp": at,
+            "requestReceivedTimestamp": at, "stageTimestamp": at,
             "user": {"username": "sa", "extra": {CREDENTIAL_ID: [cred]}},
             "objectRef": {"resource": resource},
         })
@@ -285,6 +317,8 @@ mod tests {
         .join("\n");
         let requests = parse(&log);
         assert_eq!(requests.len(), 3);
+        assert_eq!(requests[0].served_us, Some(0), "timed at ResponseComplete");
+        assert_eq!(requests[1].served_us, None, "still open");
         let nodes = ["n0".to_owned(), "n1".to_owned()];
         assert_eq!(open_watches(&requests, &nodes), [1, 0]);
     }

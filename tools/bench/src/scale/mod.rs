@@ -247,6 +247,19 @@ pub async fn run(args: &ScaleArgs, artifacts: &Artifacts, work: &Path) -> anyhow
     );
     print_window("fault storm", &storm, n, &storm_start, &storm_end);
     print_window("Volcano Allocates", &alloc, n, &alloc_start, &alloc_end);
+    let patches = audit::served(
+        &requests_now,
+        &credentials,
+        "patch pods",
+        alloc_start.at_us,
+        alloc_end.at_us,
+    );
+    if let Some(summary) = Summary::of(&patches) {
+        println!(
+            "  the API server's own time for these pod patches (audit log, received -> complete): {}",
+            summary.line()
+        );
+    }
     match &latency {
         Ok(latency) => latency.print(),
         Err(error) => println!("  Allocate measurement failed: {error:#}"),
