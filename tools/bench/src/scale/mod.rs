@@ -605,3 +605,133 @@ fn check(
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(steady_seconds: u64) -> ScaleArgs {
+        ScaleArgs {
+            nodes: 2,
+            start_jitter: 0,
+            burst_seconds: 30,
+            steady_seconds,
+            storm_seconds: 5,
+            allocate_reps: 1,
+            late_reps: 1,
+            late_ms: 100,
+            check: true,
+        }
+    }
+
+    fn window(per_node: &[usize], writes: &[usize]) -> Window {
+        Window {
+            per_node: per_node.to_vec(),
+            writes_per_node: writes.to_vec(),
+            ..Window::default()
+        }
+    }
+
+    #[test]
+    fn the_smoke_passes_nodes_within_the_volcano_budget() {
+        let ok = check(
+            &args(20),
+            &window(&[10, 10], &[2, 2]),
+            &window(&[0, 0], &[0, 0]),
+            &[4, 4],
+            0,
+            0,
+            &Ok(Latency::default()),
+        );
+        assert!(ok);
+    }
+
+    #[test]
+    fn the_smoke_fails_on_every_kind_of_violation() {
+        let good_burst = window(&[10, 10], &[2, 2]);
+        let quiet = window(&[0, 0], &[0, 0]);
+        let fine = || Ok(Latency::default());
+        // One node silent (its requests went under another token), one
+        // over its start budget.
+        assert!(!check(
+            &args(20),
+            &window(&[0, 20], &[0, 4]),
+            &quiet,
+            &[4, 4],
+            0,
+            0,
+            &fine()
+        ));
+        // Polling: 2 writes in 20 s where one heartbeat is the most.
+        assert!(!check(
+            &args(20),
+            &good_burst,
+            &window(&[2, 0], &[2, 0]),
+            &[4, 4],
+            0,
+            0,
+            &fine()
+        ));
+        // A watch missing, a GET, an unattributed request.
+        assert!(!check(
+            &args(20),
+            &good_burst,
+            &quiet,
+            &[3, 4],
+            0,
+            0,
+            &fine()
+        ));
+        assert!(!check(
+            &args(20),
+            &good_burst,
+            &quiet,
+            &[4, 4],
+            1,
+            0,
+            &fine()
+        ));
+        assert!(!check(
+            &args(20),
+            &good_burst,
+            &quiet,
+            &[4, 4],
+            0,
+            1,
+            &fine()
+        ));
+        // A failed Allocate.
+        let failed = Latency {
+            failures: vec!["scale-000 alloc-0: refused".to_owned()],
+            ..Latency::default()
+        };
+        assert!(!check(
+            &args(20),
+            &good_burst,
+            &quiet,
+            &[4, 4],
+            0,
+            0,
+            &Ok(failed)
+        ));
+        // 600 s hold two heartbeats and no renewal.
+        assert!(check(
+            &args(600),
+            &good_burst,
+            &window(&[2, 2], &[2, 2]),
+            &[4, 4],
+            0,
+            0,
+            &fine()
+        ));
+        assert!(!check(
+            &args(600),
+            &good_burst,
+            &window(&[3, 2], &[3, 2]),
+            &[4, 4],
+            0,
+            0,
+            &fine()
+        ));
+    }
+}
