@@ -48,6 +48,9 @@ scripts/cross.sh check
 step "end to end: kubelet's own device manager and kube-apiserver (tests/e2e)"
 scripts/e2e.sh
 
+step "cluster scale smoke: 3 nodes on one kube-apiserver, requests per node within budget (scripts/scale.sh)"
+scripts/scale.sh 3 --smoke
+
 if [ "${SKIP_AUDIT:-0}" != 1 ]; then
     step "dependency audit against the offline advisory database"
     scripts/audit.sh

@@ -314,6 +314,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let volcano = match &client {
         Some((client, node)) => {
+            let delay = crate::k8s::start_delay(config.api_start_jitter, crate::k8s::random_draw());
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "waiting before the first Kubernetes API request (--api-start-jitter)"
+                );
+                tokio::time::sleep(delay).await;
+            }
             let cluster = ClusterStart {
                 config: &config,
                 client: client.clone(),

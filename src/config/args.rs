@@ -66,6 +66,7 @@ pub const FLAGS: &[(&str, &str, Kind)] = &[
     ("accelerator-type", "accelerator-type", Kind::Value),
     ("dcmi-timeout", "dcmi-timeout", Kind::Value),
     ("pod-wait-timeout", "pod-wait-timeout", Kind::Value),
+    ("api-start-jitter", "api-start-jitter", Kind::Value),
     ("cdi-devices", "cdi-devices", Kind::Bool),
     ("json", "json", Kind::Bool),
     ("help", "help", Kind::Bool),

@@ -197,6 +197,11 @@ pub struct Flags {
     /// Seconds a Volcano-mode Allocate waits for its pod to reach the watch cache (1..60).
     #[arg(long = "pod-wait-timeout", value_parser = go_int, default_value = "3", global = true)]
     pub pod_wait_timeout: i64,
+    /// Longest random wait, in seconds, before the first Kubernetes API
+    /// request at start (0..600; 0: none). Spreads the start burst of many
+    /// nodes started at once.
+    #[arg(long = "api-start-jitter", value_parser = go_int, default_value = "0", global = true)]
+    pub api_start_jitter: i64,
     /// Board layout for preferred allocation, as the node label accelerator-type spells it.
     #[arg(long = "accelerator-type", global = true)]
     pub accelerator_type: Option<String>,

@@ -154,6 +154,8 @@ pub struct Config {
     pub dcmi_timeout: Duration,
     /// How long a Volcano-mode Allocate waits for its pod in the watch cache.
     pub pod_wait_timeout: Duration,
+    /// Longest random wait before the first API request at start.
+    pub api_start_jitter: Duration,
     /// Add CDI device names to Allocate answers.
     pub cdi_devices: bool,
     pub healthz: Option<SocketAddr>,
@@ -208,6 +210,7 @@ impl Config {
         let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
         let dcmi_timeout = in_range("dcmi-timeout", flags.dcmi_timeout, 1, 600)?;
         let pod_wait = in_range("pod-wait-timeout", flags.pod_wait_timeout, 1, 60)?;
+        let start_jitter = in_range("api-start-jitter", flags.api_start_jitter, 0, 600)?;
         let scan_delay = flags.third_party_scan_delay;
         if scan_delay < 0 {
             return Err(reject(
@@ -331,6 +334,7 @@ impl Config {
             device_reset_timeout: Duration::from_secs(reset_timeout.unsigned_abs()),
             dcmi_timeout: Duration::from_secs(dcmi_timeout.unsigned_abs()),
             pod_wait_timeout: Duration::from_secs(pod_wait.unsigned_abs()),
+            api_start_jitter: Duration::from_secs(start_jitter.unsigned_abs()),
             cdi_devices: flags.cdi_devices,
             healthz,
             healthz_tls,

@@ -368,6 +368,22 @@ fn pod_wait_timeout_is_bounded_seconds() {
     }
 }
 
+#[test]
+fn api_start_jitter_is_off_by_default_and_bounded_seconds() {
+    assert_eq!(
+        parse(&[]).unwrap().api_start_jitter,
+        std::time::Duration::ZERO
+    );
+    assert_eq!(
+        parse(&["-api-start-jitter=30"]).unwrap().api_start_jitter,
+        std::time::Duration::from_secs(30)
+    );
+    for bad in ["601", "-1"] {
+        let error = invalid(parse(&[&format!("--api-start-jitter={bad}")]));
+        assert_eq!(error.flag, "api-start-jitter", "{bad}");
+    }
+}
+
 fn invalid(result: Result<Config, ParseOutcome>) -> ConfigError {
     match result {
         Err(ParseOutcome::Invalid(error)) => error,

@@ -87,7 +87,9 @@ where
 
 /// The retry schedule of a reporter whose pass failed (the API server is
 /// away, or a write raced someone): 2 s, doubling up to 32 s, and back to
-/// normal after a success.
+/// normal after a success. Each wait is drawn between half and all of its
+/// step, so nodes that failed in the same second (an API server restart)
+/// do not retry in the same second ever after.
 #[derive(Debug, Default)]
 pub struct Backoff {
     wait: Option<std::time::Duration>,
@@ -118,9 +120,34 @@ impl Backoff {
         };
         tokio::select! {
             () = stop.cancelled() => None,
-            () = tokio::time::sleep(wait) => Some(true),
+            () = tokio::time::sleep(jittered(wait, random_draw())) => Some(true),
         }
     }
+}
+
+/// `step` shortened by a random share of its half: `step / 2 ..= step`.
+pub fn jittered(step: std::time::Duration, draw: u64) -> std::time::Duration {
+    step / 2 + start_delay(step - step / 2, draw)
+}
+
+/// The wait before the first API request at start: `draw` (uniform over
+/// `u64`) mapped onto `0..=max`, in milliseconds. Nodes started together
+/// (a cluster powering up) thereby spread their start burst over `max`
+/// instead of sending it in the same second (`--api-start-jitter`).
+pub fn start_delay(max: std::time::Duration, draw: u64) -> std::time::Duration {
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    // (draw * (max_ms + 1)) >> 64 is below max_ms + 1 for every draw.
+    let ms = (u128::from(draw) * (u128::from(max_ms) + 1)) >> 64;
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(max_ms))
+}
+
+/// A random `u64` for [`start_delay`], different in every process (the
+/// standard library seeds each `RandomState` from the OS).
+pub fn random_draw() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// Now, in whole seconds since the Unix epoch.
@@ -172,8 +199,59 @@ pub struct DynamicVnpu {
 }
 
 #[cfg(test)]
+mod start_delay_tests {
+    use super::{random_draw, start_delay};
+    use std::time::Duration;
+
+    #[test]
+    fn the_start_delay_spans_zero_to_the_maximum_and_never_more() {
+        let max = Duration::from_secs(30);
+        assert_eq!(start_delay(max, 0), Duration::ZERO);
+        assert_eq!(start_delay(max, u64::MAX), max);
+        assert_eq!(
+            start_delay(max, u64::MAX / 2),
+            Duration::from_millis(15_000)
+        );
+        assert_eq!(start_delay(Duration::ZERO, u64::MAX), Duration::ZERO);
+        let huge = Duration::from_secs(600);
+        assert_eq!(start_delay(huge, u64::MAX), huge);
+        for _ in 0..1000 {
+            assert!(start_delay(max, random_draw()) <= max);
+        }
+    }
+
+    #[test]
+    fn random_draws_spread_over_the_window() {
+        let max = Duration::from_secs(10);
+        let delays: Vec<Duration> = (0..200).map(|_| start_delay(max, random_draw())).collect();
+        let early = delays.iter().filter(|d| **d < max / 2).count();
+        // Binomial(200, 1/2): outside 60..140 with probability below 1e-8.
+        assert!(
+            (60..=140).contains(&early),
+            "{early} of 200 in the first half"
+        );
+    }
+}
+
+#[cfg(test)]
 mod backoff_tests {
-    use super::Backoff;
+    use super::{Backoff, jittered, random_draw};
+    use std::time::Duration;
+
+    #[test]
+    fn a_jittered_wait_lies_between_half_and_all_of_its_step() {
+        let step = Duration::from_secs(8);
+        assert_eq!(jittered(step, 0), Duration::from_secs(4));
+        assert_eq!(jittered(step, u64::MAX), step);
+        let draws: Vec<Duration> = (0..200).map(|_| jittered(step, random_draw())).collect();
+        assert!(draws.iter().all(|d| (step / 2..=step).contains(d)));
+        let distinct: std::collections::BTreeSet<_> = draws.iter().collect();
+        assert!(
+            distinct.len() > 100,
+            "{} distinct waits of 200",
+            distinct.len()
+        );
+    }
     use tokio_util::sync::CancellationToken;
 
     #[tokio::test(start_paused = true)]
@@ -181,14 +259,27 @@ mod backoff_tests {
         let stop = CancellationToken::new();
         let mut backoff = Backoff::default();
         assert_eq!(backoff.pause(&stop).await, Some(false), "not failing");
-        let mut waits = Vec::new();
-        for n in 0..6 {
+        for (n, step) in [2_u64, 4, 8, 16, 32, 32].into_iter().enumerate() {
             assert_eq!(backoff.failed(), n == 0, "only the first failure is news");
             let start = tokio::time::Instant::now();
             assert_eq!(backoff.pause(&stop).await, Some(true));
-            waits.push(start.elapsed().as_secs());
+            let waited = start.elapsed().as_millis();
+            let step = u128::from(step) * 1000;
+            assert!(
+                (step / 2..=step).contains(&waited),
+                "retry {n} after {waited} ms, step {step} ms"
+            );
         }
-        assert_eq!(waits, [2, 4, 8, 16, 32, 32]);
+        // Nodes that failed together: their first retries are spread.
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let mut node = Backoff::default();
+            node.failed();
+            let start = tokio::time::Instant::now();
+            node.pause(&stop).await;
+            firsts.insert(start.elapsed());
+        }
+        assert!(firsts.len() > 10, "20 nodes retried at {firsts:?}");
         assert!(backoff.succeeded(), "the outage ended");
         assert!(!backoff.succeeded());
         backoff.failed();

@@ -23,10 +23,17 @@ const START_LIMIT: Duration = Duration::from_secs(180);
 /// A running control plane; killed when dropped.
 #[derive(Debug)]
 pub struct ApiServer {
-    _child: Child,
+    child: Child,
     _reaper: Option<Reaper>,
     /// A kubeconfig holding a token of the plugin's ServiceAccount.
     pub sa_kubeconfig: PathBuf,
+    /// A kubeconfig of `system:masters`.
+    pub admin_kubeconfig: PathBuf,
+    /// The API server's URL and the CA file that verifies it.
+    pub url: String,
+    pub ca_file: PathBuf,
+    /// The plugin's ServiceAccount, `namespace/name`.
+    pub service_account: String,
     audit_log: PathBuf,
 }
 
@@ -75,19 +82,38 @@ impl ApiServer {
                 .map(PathBuf::from)
                 .with_context(|| format!("ready.json has no {key}"))
         };
+        let text = |key: &str| -> anyhow::Result<String> {
+            ready[key]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("ready.json has no {key}"))
+        };
         Ok(ApiServer {
             sa_kubeconfig: path("sa_kubeconfig")?,
+            admin_kubeconfig: path("admin_kubeconfig")?,
+            url: text("url")?,
+            ca_file: path("ca_file")?,
+            service_account: text("service_account")?,
             audit_log: path("audit_log")?,
-            _child: child,
+            child,
             _reaper: reaper,
         })
     }
 
     /// The plugin's requests so far (one per audit ID).
     pub fn requests(&self) -> anyhow::Result<u64> {
-        let text = std::fs::read_to_string(&self.audit_log)
-            .with_context(|| format!("cannot read {}", self.audit_log.display()))?;
-        Ok(count_requests(&text, USER))
+        Ok(count_requests(&self.audit_text()?, USER))
+    }
+
+    /// The audit log so far.
+    pub fn audit_text(&self) -> anyhow::Result<String> {
+        std::fs::read_to_string(&self.audit_log)
+            .with_context(|| format!("cannot read {}", self.audit_log.display()))
+    }
+
+    /// The process running etcd and kube-apiserver.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("the control plane has exited")
     }
 }
 

@@ -13,6 +13,7 @@ mod procfs;
 mod reaper;
 mod report;
 mod run;
+mod scale;
 mod startup;
 mod stats;
 
@@ -94,6 +95,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Internal {
+    /// Cluster scale: N simulated nodes against one real kube-apiserver
+    /// (scripts/scale.sh N); prints requests per node by verb and resource,
+    /// watches held, the API server's CPU and memory, Allocate latency.
+    Scale(scale::ScaleArgs),
     /// The no-op floor server (started by the benchmark itself).
     #[command(hide = true)]
     ServeFloor {
@@ -116,6 +121,9 @@ fn main() -> ExitCode {
         Some(Internal::ServeFloor { socket }) => runtime(Some(floor::FLOOR_WORKERS))
             .and_then(|runtime| runtime.block_on(floor::serve(socket)))
             .map(|()| ExitCode::SUCCESS),
+        Some(Internal::Scale(args)) => {
+            runtime(None).and_then(|runtime| runtime.block_on(scale_run(&cli, args)))
+        }
         // The load side takes the default: one worker per CPU.
         None => runtime(None).and_then(|runtime| runtime.block_on(bench(&cli))),
     };
@@ -180,6 +188,33 @@ async fn bench(cli: &Cli) -> anyhow::Result<ExitCode> {
         println!("kept {}", kept.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `adp-bench scale`: the machine, a private work dir, the run; exit 1 when
+/// `--check` found a violation, 130 on SIGINT/SIGTERM.
+async fn scale_run(cli: &Cli, args: &scale::ScaleArgs) -> anyhow::Result<ExitCode> {
+    println!("adp-bench {} scale", env!("CARGO_PKG_VERSION"));
+    println!("{}", procfs::Machine::read().describe());
+    let artifacts = locate(cli)?;
+    let work = work_dir(cli.work_base.as_deref())?;
+    println!("work dir: {}", work.path().display());
+    let ok = tokio::select! {
+        ok = scale::run(args, &artifacts, work.path()) => ok?,
+        name = interrupted() => {
+            eprintln!("adp-bench: interrupted by {name}");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    println!("load average at end: {}", procfs::Machine::read().load);
+    if cli.keep {
+        let kept = work.keep();
+        println!("kept {}", kept.display());
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The plugin and the simulator library: given, or beside this executable
