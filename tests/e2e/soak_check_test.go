@@ -241,6 +241,7 @@ func (s *soakRun) verdict(t *testing.T, samples *soakSamples, start, end time.Ti
 	for _, k := range keys {
 		t.Logf("REPORT soak count %s: %d", k, s.counts[k])
 	}
+	t.Logf("REPORT soak slowest re-registration after a kubelet restart: %v", s.slowestReregistration.Round(time.Millisecond))
 	kinds := make([]string, 0, len(s.notes))
 	for k := range s.notes {
 		kinds = append(kinds, k)

@@ -91,7 +91,28 @@ func (s *soakRun) restartKubelet(t *testing.T, ctx context.Context) {
 		s.violate("kubelet restart (down %d ms) failed: %v", down, err)
 		return
 	}
-	t.Logf("soak: kubelet restarted (down %d ms)", down)
+	// Kubelet's device manager marks the checkpointed devices Unhealthy
+	// until the plugin registers again and lists them: a pod admitted
+	// before that is refused whatever the plugin does. The driver waits
+	// for the plugin (10 s at most) and measures how long it took.
+	back := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.n.WaitResources(wctx, "re-registration", func(r dmapi.Resources) bool {
+		return len(r.Resources[ascend910].Healthy) > 0
+	}); err != nil {
+		if ctx.Err() == nil {
+			s.violate("the plugin did not register again within 10 s of a kubelet restart: %v", err)
+		}
+		return
+	}
+	took := time.Since(back)
+	s.mu.Lock()
+	if took > s.slowestReregistration {
+		s.slowestReregistration = took
+	}
+	s.mu.Unlock()
+	t.Logf("soak: kubelet restarted (down %d ms), healthy devices again %v after", down, took.Round(time.Millisecond))
 }
 
 // outage stops kube-apiserver (etcd keeps running) and starts it again.

@@ -107,9 +107,12 @@ type soakRun struct {
 	// apiDown: kube-apiserver is stopped; apiUpSince when it last came up.
 	apiDown    bool
 	apiUpSince time.Time
-	violations []string
-	counts     map[string]int64
-	notes      map[string][]string
+	// slowestReregistration is the longest a kubelet restart left the
+	// node without healthy devices.
+	slowestReregistration time.Duration
+	violations            []string
+	counts                map[string]int64
+	notes                 map[string][]string
 
 	// pause is held (write) while kubelet is down: a dead kubelet admits
 	// nothing.
