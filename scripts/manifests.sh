@@ -149,7 +149,10 @@ compose() {
 
 # Each optional component, rendered on top of the 910-volcano overlay; not
 # committed, only validated (the privileged one fails checkov by design).
-for component in deploy/components/privileged deploy/components/admission-policy; do
+# The optional components, each on top of an overlay: privileged and the
+# scheduler-only annotation guard (opt-in), before-1.30 (opt-out of the
+# admission policies every overlay carries).
+for component in deploy/components/privileged deploy/components/volcano-annotation-guard deploy/components/before-1.30; do
     name=$(basename "$component")
     compose "$work/components/$name" deploy/overlays/910-volcano "$component" ||
         fail "kustomize build of 910-volcano + components/$name"
@@ -163,8 +166,10 @@ for chip in deploy/components/chip-*/; do
     compose "$work/chart-source/$(basename "$chip")" deploy/base "$chip" ||
         fail "kustomize build of base + $chip"
 done
-compose "$work/chart-source/admission-policy" deploy/base deploy/components/chip-910 \
-    deploy/components/admission-policy || fail "kustomize build of base + chip-910 + admission-policy"
+for component in volcano admission-policy runtime-env-policy volcano-annotation-guard; do
+    compose "$work/chart-source/component-$component" deploy/base deploy/components/chip-910 \
+        "deploy/components/$component" || fail "kustomize build of base + chip-910 + $component"
+done
 if "$venv/bin/python" scripts/chart.py generate "$work/chart-source" "$work/chart-templates"; then
     if [ "$update" = 1 ]; then
         find deploy/chart/templates -name '*.yaml' -delete
@@ -211,8 +216,10 @@ for name in "${overlays[@]}"; do
         fail "no chart values for overlay $name"
     fi
 done
-render_chart 910-volcano+admission-policy "$work/components/admission-policy.yaml" \
-    --set-string 'chips={910}' --set volcano=true --set admissionPolicy=true
+render_chart 910-volcano+volcano-annotation-guard "$work/components/volcano-annotation-guard.yaml" \
+    --set-string 'chips={910}' --set volcano=true --set volcanoAnnotationGuard=true
+render_chart 910-volcano+before-1.30 "$work/components/before-1.30.yaml" \
+    --set-string 'chips={910}' --set volcano=true --set admissionPolicy=false --set runtimeEnvPolicy=false
 # Several families in one release: what their overlays give together.
 render_chart 910+310p-volcano "$work/rendered/910-volcano.yaml,$work/rendered/310p-volcano.yaml" \
     --set-string 'chips={910,310p}' --set volcano=true
@@ -239,13 +246,19 @@ validate() {
     fi
 }
 step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION (strict)"
-for version in "${OVERLAY_K8S_VERSIONS[@]}"; do
-    validate "$version" "$work"/rendered/*.yaml "$work/components/privileged.yaml" "${chart_renders[@]}" &&
-        echo "Kubernetes $version: ${#overlays[@]} overlays, the chart's renders of them and the privileged component valid"
-done
+# Every overlay carries admission policies (admissionregistration.k8s.io/v1,
+# Kubernetes 1.30+); the oldest supported version gets them through the
+# before-1.30 component, which removes them.
 for version in "${POLICY_K8S_VERSIONS[@]}"; do
-    validate "$version" "$work/components/admission-policy.yaml" "$work/chart/910-volcano+admission-policy.yaml" &&
-        echo "Kubernetes $version: the admission-policy component valid, also from the chart"
+    validate "$version" "$work"/rendered/*.yaml "$work/components/privileged.yaml" \
+        "$work/components/volcano-annotation-guard.yaml" "${chart_renders[@]}" \
+        "$work/chart/910-volcano+volcano-annotation-guard.yaml" &&
+        echo "Kubernetes $version: ${#overlays[@]} overlays, the chart's renders of them, the privileged and annotation-guard components valid"
+done
+for version in "${OVERLAY_K8S_VERSIONS[@]}"; do
+    validate "$version" "$work/components/before-1.30.yaml" "$work/chart/910-volcano+before-1.30.yaml" \
+        deploy/examples/*.yaml &&
+        echo "Kubernetes $version: an overlay with before-1.30, also from the chart, and deploy/examples valid"
 done
 
 # scan DIR: checkov on the manifests in DIR; any failed check is a failure.

@@ -10,14 +10,16 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, KubeSettings};
+use crate::config::{Config, HotReset, KubeSettings};
 use crate::dcmi::{Dcmi, OwnerPolicy};
+use crate::device::customization::Customization;
 use crate::device::discovery::{DiscoveryError, discover};
 use crate::device::faults::FaultTable;
 use crate::device::health::Policy;
 use crate::device::model::{Family, Inventory};
 use crate::device::monitor::{HealthMonitor, MonitorCommand};
 use crate::device::naming::{NamingOptions, name_devices};
+use crate::device::reset::{HotResetter, ManualResetDev, ResetRecord, ResetSettings};
 use crate::device::topology::Board;
 use crate::k8s::assignments::AssignmentStore;
 use crate::k8s::deviceinfo::{DeviceInfoWriter, config_map_name};
@@ -111,6 +113,22 @@ pub fn load_fault_table(config: &Config) -> anyhow::Result<FaultTable> {
     Ok(table)
 }
 
+/// The FaultFrequency/FaultDuration rules in force at start:
+/// `--fault-customization-file`, else built in.
+pub fn load_customization(config: &Config) -> anyhow::Result<Customization> {
+    let Some(path) = &config.paths.fault_customization_file else {
+        return Ok(Customization::builtin());
+    };
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read --fault-customization-file {}", path.display()))?;
+    let (rules, warnings) = Customization::parse(&bytes, MAX_FAULT_TABLE)
+        .with_context(|| format!("invalid --fault-customization-file {}", path.display()))?;
+    for warning in warnings {
+        tracing::warn!(file = %path.display(), %warning, "fault rules file");
+    }
+    Ok(rules)
+}
+
 /// The board preferred allocation plans for.
 pub fn board_for(config: &Config, inventory: &Inventory) -> Board {
     if let Some(label) = &config.accelerator_type {
@@ -140,11 +158,26 @@ fn naming_options(config: &Config) -> NamingOptions {
 }
 
 fn health_policy(config: &Config, table: FaultTable) -> Policy {
-    Policy {
-        table: Arc::new(table),
-        auto_stowing: config.auto_stowing,
-        linkdown_timeout: config.linkdown_timeout,
+    Policy::new(
+        Arc::new(table),
+        config.auto_stowing,
+        config.linkdown_timeout,
+    )
+}
+
+/// With `-hotReset=0` on a node with an Atlas 300I Duo, the 310P chips of
+/// each card (phy ids) are Unhealthy together (recovery spec §1.5).
+fn whole_cards(config: &Config, inventory: &Inventory) -> Vec<Vec<u32>> {
+    if config.hot_reset != HotReset::Infer || !inventory.chips.iter().any(|c| c.is_300i_duo()) {
+        return Vec::new();
     }
+    let mut cards: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for chip in &inventory.chips {
+        if chip.family == Family::Ascend310P {
+            cards.entry(chip.card_id).or_default().push(chip.phy_id);
+        }
+    }
+    cards.into_values().filter(|c| c.len() > 1).collect()
 }
 
 /// `inspect`: discover, read health once, print.
@@ -246,7 +279,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         bail!("no devices to advertise on this node");
     }
     let base_table = Arc::new(load_fault_table(&config)?);
-    let policy = health_policy(&config, (*base_table).clone());
+    let rules = Arc::new(load_customization(&config)?);
+    let mut policy = health_policy(&config, (*base_table).clone());
+    policy.customization = Arc::clone(&rules);
+    policy.whole_cards = whole_cards(&config, &inventory);
     let tables = Arc::new(FaultTables::new(base_table));
     let (mut monitor, snapshots) =
         HealthMonitor::new(dcmi.clone(), &inventory, policy, config.list_watch_period);
@@ -254,6 +290,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let events = monitor.subscribe();
     let (commands, command_rx) = mpsc::channel(16);
     let inventory = Arc::new(inventory);
+    let (reset_records, reset_record_rx) = mpsc::channel(16);
+    let (resetter, reset_manual) = if config.hot_reset.is_on() {
+        let settings = ResetSettings {
+            idle_delay: config.reset_idle_delay,
+            boot_timeout: config.reset_boot_timeout,
+            hooks_file: config.paths.hot_reset_plugin_config.clone(),
+            period: config.list_watch_period,
+        };
+        let (resetter, manual) = HotResetter::new(
+            dcmi.clone(),
+            &inventory,
+            snapshots.clone(),
+            commands.clone(),
+            metrics.clone(),
+            settings,
+        )
+        .await;
+        tracing::info!("hot reset on: a faulted chip is reset once its ring is free");
+        (Some(resetter.with_records(reset_records)), manual)
+    } else {
+        (None, crate::changes::constant(Arc::default()))
+    };
     let volcano = match &client {
         Some((client, node)) => {
             let cluster = ClusterStart {
@@ -265,6 +323,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 snapshots: snapshots.clone(),
                 commands: commands.clone(),
                 tables: Arc::clone(&tables),
+                rules: Arc::clone(&rules),
+                reset_manual,
+                reset_records: reset_record_rx,
                 dcmi: dcmi.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -280,6 +341,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stop.clone(),
     ));
     let monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
+    if let Some(resetter) = resetter {
+        tokio::spawn(resetter.run(stop.clone()));
+    }
 
     let board = board_for(&config, &inventory);
     let facts = ChipFacts {
@@ -372,6 +436,9 @@ struct ClusterStart<'a> {
     snapshots: watch::Receiver<Arc<crate::device::health::Snapshot>>,
     commands: mpsc::Sender<MonitorCommand>,
     tables: Arc<FaultTables>,
+    rules: Arc<Customization>,
+    reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
+    reset_records: mpsc::Receiver<ResetRecord>,
     dcmi: Dcmi,
     metrics: Metrics,
     stop: CancellationToken,
@@ -388,6 +455,9 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         snapshots,
         commands,
         tables,
+        rules,
+        reset_manual,
+        reset_records,
         dcmi,
         metrics,
         stop,
@@ -488,6 +558,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
     tokio::spawn(crate::k8s::faultconfig::run(
         client.clone(),
         tables,
+        rules,
         commands.clone(),
         stop.clone(),
     ));
@@ -498,10 +569,18 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         auto_stowing: config.auto_stowing,
         observed: node_watch,
         snapshots: snapshots.clone(),
+        reset_manual,
         commands,
         metrics: metrics.clone(),
     };
     tokio::spawn(labels.run(stop.clone()));
+    tokio::spawn(crate::k8s::events::report_resets(
+        client.clone(),
+        node.clone(),
+        reset_records,
+        metrics.clone(),
+        stop.clone(),
+    ));
     let reporter = EventReporter {
         client,
         node,

@@ -178,6 +178,27 @@ async fn check_topology(topology: &str) {
         "{topology}: one fault, one chip"
     );
 
+    // Every key on the node was written by the plugin (it started with
+    // none): each must be one the shipped admission policy lets it change.
+    let keys = |field: &str| -> BTreeSet<String> {
+        node_object["metadata"][field]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let own_labels = support::policy_list("admission-policy", "ownLabels");
+    let own_annotations = support::policy_list("admission-policy", "ownNodeAnnotations");
+    assert!(
+        keys("labels").is_subset(&own_labels),
+        "{topology}: labels {:?} outside the policy's {own_labels:?}",
+        keys("labels")
+    );
+    assert!(
+        keys("annotations").is_subset(&own_annotations),
+        "{topology}: annotations {:?} outside the policy's {own_annotations:?}",
+        keys("annotations")
+    );
+
     // Volcano's 300I Duo handler: the node label, on Duo nodes only.
     let labels = &node_object["metadata"]["labels"];
     let duo_label = labels["infer-card-type"].as_str();

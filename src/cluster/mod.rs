@@ -10,4 +10,6 @@ pub mod deviceinfo;
 pub mod gojson;
 pub mod labels;
 pub mod npu_core;
+pub mod reset_info;
+pub mod upgrade_reason;
 pub mod volcano;

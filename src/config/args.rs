@@ -57,6 +57,11 @@ pub const FLAGS: &[(&str, &str, Kind)] = &[
     ("sys-root", "sys-root", Kind::Value),
     ("state-dir", "state-dir", Kind::Value),
     ("fault-code-file", "fault-code-file", Kind::Value),
+    (
+        "fault-customization-file",
+        "fault-customization-file",
+        Kind::Value,
+    ),
     ("kubeconfig", "kubeconfig", Kind::Value),
     ("accelerator-type", "accelerator-type", Kind::Value),
     ("dcmi-timeout", "dcmi-timeout", Kind::Value),

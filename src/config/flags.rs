@@ -168,6 +168,22 @@ pub struct Flags {
     /// Fault-code table in the faultCode.json format (overrides the built-in one).
     #[arg(long = "fault-code-file", global = true)]
     pub fault_code_file: Option<PathBuf>,
+    /// FaultFrequency/FaultDuration rules in the faultCustomization.json
+    /// format (overrides the built-in ones).
+    #[arg(long = "fault-customization-file", global = true)]
+    pub fault_customization_file: Option<PathBuf>,
+    /// Hot reset: seconds a faulted chip's ring must stay free before it is
+    /// reset (0..3600; upstream fixes 60).
+    #[arg(long = "reset-idle-delay", value_parser = go_int, default_value = "60", global = true)]
+    pub reset_idle_delay: i64,
+    /// Hot reset: seconds the ring may take to boot after a reset (10..600;
+    /// upstream fixes 180).
+    #[arg(long = "reset-boot-timeout", value_parser = go_int, default_value = "180", global = true)]
+    pub reset_boot_timeout: i64,
+    /// Hot reset hooks (hotResetPluginConfiguration.json); default: outband
+    /// reset on, reset Events off.
+    #[arg(long = "hot-reset-plugin-config", global = true)]
+    pub hot_reset_plugin_config: Option<PathBuf>,
     /// kubeconfig for running outside the cluster (default: in-cluster, then KUBECONFIG).
     #[arg(long = "kubeconfig", env = "KUBECONFIG", global = true)]
     pub kubeconfig: Option<PathBuf>,

@@ -61,6 +61,8 @@ pub struct Paths {
     pub sys_root: PathBuf,
     pub state_dir: PathBuf,
     pub fault_code_file: Option<PathBuf>,
+    pub fault_customization_file: Option<PathBuf>,
+    pub hot_reset_plugin_config: Option<PathBuf>,
     pub kubeconfig: Option<PathBuf>,
 }
 
@@ -109,6 +111,24 @@ pub struct KubeSettings {
     pub host_ip: Option<String>,
 }
 
+/// `-hotReset`: whether a faulted chip is reset by the plugin (recovery spec §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotReset {
+    /// -1: never; an operator resets chips.
+    Off,
+    /// 0 ("infer"): the unified reset; also makes a 300I Duo card Unhealthy
+    /// as a whole when one of its chips is.
+    Infer,
+    /// 2 ("train-offline"): the unified reset.
+    TrainOffline,
+}
+
+impl HotReset {
+    pub fn is_on(self) -> bool {
+        self != HotReset::Off
+    }
+}
+
 /// Everything the plugin needs to know about how it was asked to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -124,6 +144,11 @@ pub struct Config {
     pub share_dev_count: u32,
     pub linkdown_timeout: Duration,
     pub mixed_insert_310p: bool,
+    pub hot_reset: HotReset,
+    /// A faulted ring must stay free this long before it is reset.
+    pub reset_idle_delay: Duration,
+    /// How long a reset ring may take to boot.
+    pub reset_boot_timeout: Duration,
     pub device_reset_timeout: Duration,
     /// Bound for discovery as a whole (a hung driver is an error, not a hang).
     pub dcmi_timeout: Duration,
@@ -159,13 +184,25 @@ impl Config {
             .ok_or_else(|| reject("logLevel", "must be -1..3"))?;
         let max_age = in_range("maxAge", flags.max_age, 7, 700)?;
         let max_backups = in_range("maxBackups", flags.max_backups, 1, 180)?;
-        let hot_reset = flags.hot_reset;
-        if ![-1, 0, 1, 2].contains(&hot_reset) {
-            return Err(reject(
-                "hotReset",
-                format!("{hot_reset} is not one of -1 (off), 0 (inference), 1, 2 (training)"),
-            ));
-        }
+        let hot_reset = match flags.hot_reset {
+            -1 => HotReset::Off,
+            0 => HotReset::Infer,
+            2 => HotReset::TrainOffline,
+            1 => {
+                return Err(reject(
+                    "hotReset",
+                    "1 (online training reset) was removed upstream; use -1 (off), 0 or 2 (reset a faulted chip when it is free)",
+                ));
+            }
+            other => {
+                return Err(reject(
+                    "hotReset",
+                    format!("{other} is not one of -1 (off), 0 (inference), 2 (training)"),
+                ));
+            }
+        };
+        let idle_delay = in_range("reset-idle-delay", flags.reset_idle_delay, 0, 3600)?;
+        let boot_timeout = in_range("reset-boot-timeout", flags.reset_boot_timeout, 10, 600)?;
         let share = in_range("shareDevCount", flags.share_dev_count, 1, 100)?;
         let linkdown = in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
         let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
@@ -288,6 +325,9 @@ impl Config {
             share_dev_count: u32::try_from(share).unwrap_or(1),
             linkdown_timeout: Duration::from_secs(linkdown.unsigned_abs()),
             mixed_insert_310p: flags.use_310p_mixed_insert,
+            hot_reset,
+            reset_idle_delay: Duration::from_secs(idle_delay.unsigned_abs()),
+            reset_boot_timeout: Duration::from_secs(boot_timeout.unsigned_abs()),
             device_reset_timeout: Duration::from_secs(reset_timeout.unsigned_abs()),
             dcmi_timeout: Duration::from_secs(dcmi_timeout.unsigned_abs()),
             pod_wait_timeout: Duration::from_secs(pod_wait.unsigned_abs()),
@@ -302,6 +342,8 @@ impl Config {
                 sys_root: flags.sys_root,
                 state_dir: flags.state_dir,
                 fault_code_file: flags.fault_code_file,
+                fault_customization_file: flags.fault_customization_file,
+                hot_reset_plugin_config: flags.hot_reset_plugin_config,
                 kubeconfig: flags.kubeconfig,
             },
             kube,
@@ -388,7 +430,6 @@ fn unimplemented_flags(flags: &Flags) -> Vec<String> {
             out.push(name.to_string());
         }
     };
-    note(flags.hot_reset != -1, "hotReset");
     note(!flags.check_cached_pods, "checkCachedPods");
     note(flags.get_pod_from_kubelet, "getPodFromKubelet");
     note(flags.deal_watch_handler, "dealWatchHandler");

@@ -125,6 +125,11 @@ fn out_of_range_values_are_rejected_naming_the_flag() {
         (&["-maxBackups=0"], "maxBackups"),
         (&["-maxBackups=181"], "maxBackups"),
         (&["-hotReset=3"], "hotReset"),
+        (&["-hotReset=1"], "hotReset"),
+        (&["--reset-idle-delay=-1"], "reset-idle-delay"),
+        (&["--reset-idle-delay=3601"], "reset-idle-delay"),
+        (&["--reset-boot-timeout=9"], "reset-boot-timeout"),
+        (&["--reset-boot-timeout=601"], "reset-boot-timeout"),
         (&["-shareDevCount=0"], "shareDevCount"),
         (&["-shareDevCount=101"], "shareDevCount"),
         (&["-linkdownTimeout=0"], "linkdownTimeout"),
@@ -226,9 +231,24 @@ fn ascend_docker_mode_follows_the_runtime_env_unless_explicitly_disabled() {
 #[test]
 fn accepted_but_unimplemented_flags_are_listed_for_a_warning() {
     let config = parse(&["-hotReset=0", "-enableSlowNode", "-useSingleDieMode=true"]).unwrap();
+    assert_eq!(config.unimplemented, ["enableSlowNode", "useSingleDieMode"]);
+}
+
+#[test]
+fn hot_reset_zero_and_two_turn_the_reset_on_and_minus_one_leaves_it_off() {
+    assert_eq!(parse(&[]).unwrap().hot_reset, HotReset::Off);
+    assert_eq!(parse(&["-hotReset=0"]).unwrap().hot_reset, HotReset::Infer);
     assert_eq!(
-        config.unimplemented,
-        ["hotReset", "enableSlowNode", "useSingleDieMode"]
+        parse(&["-hotReset=2"]).unwrap().hot_reset,
+        HotReset::TrainOffline
+    );
+    assert!(parse(&["-hotReset=2"]).unwrap().hot_reset.is_on());
+    let config = parse(&["--reset-idle-delay=0", "--reset-boot-timeout=10"]).unwrap();
+    assert_eq!(config.reset_idle_delay, Duration::ZERO);
+    assert_eq!(config.reset_boot_timeout, Duration::from_secs(10));
+    assert_eq!(
+        parse(&[]).unwrap().reset_idle_delay,
+        Duration::from_secs(60)
     );
 }
 

@@ -402,6 +402,80 @@ impl Api {
         Ok(out.vdev_id)
     }
 
+    /// Resets a chip through the in-band (PCIe) or out-of-band (BMC) channel.
+    pub fn reset(&self, card: i32, device: u32, inband: bool) -> Result<(), DcmiError> {
+        let channel = if inband {
+            abi::INBAND_CHANNEL
+        } else {
+            abi::OUTBAND_CHANNEL
+        };
+        check(
+            "dcmi_set_device_reset",
+            self.sys.set_device_reset(card, int(device), channel)?,
+        )
+    }
+
+    /// Boot status; [`abi::DCMI_SYSTEM_START_FINISH`] (16) means started.
+    pub fn boot_status(&self, card: i32, device: u32) -> Result<u32, DcmiError> {
+        let mut status: abi::DcmiBootStatus = 0;
+        check(
+            "dcmi_get_device_boot_status",
+            self.sys.boot_status(card, int(device), &mut status)?,
+        )?;
+        Ok(status)
+    }
+
+    /// How many processes use the chip.
+    pub fn process_count(&self, card: i32, device: u32) -> Result<usize, DcmiError> {
+        const F: &str = "dcmi_get_device_resource_info";
+        let mut procs = [abi::DcmiProcMemInfo::default(); abi::DCMI_MAX_PROC_NUM];
+        let mut n: c_int = 0;
+        check(
+            F,
+            self.sys
+                .resource_info(card, int(device), &mut procs, &mut n)?,
+        )?;
+        count(
+            F,
+            "proc_num",
+            i64::from(n),
+            0,
+            abi::DCMI_MAX_PROC_NUM as i64,
+        )
+    }
+
+    /// Whether the out-of-band channel can reset the chip (state 1).
+    pub fn outband_ready(&self, card: i32, device: u32) -> Result<bool, DcmiError> {
+        let mut state: c_int = 0;
+        check(
+            "dcmi_get_device_outband_channel_state",
+            self.sys.outband_state(card, int(device), &mut state)?,
+        )?;
+        Ok(state == 1)
+    }
+
+    pub fn pre_reset(&self, card: i32, device: u32) -> Result<(), DcmiError> {
+        check(
+            "dcmi_pre_reset_soc",
+            self.sys.pre_reset_soc(card, int(device))?,
+        )
+    }
+
+    pub fn rescan(&self, card: i32, device: u32) -> Result<(), DcmiError> {
+        check("dcmi_rescan_soc", self.sys.rescan_soc(card, int(device))?)
+    }
+
+    /// The A3 card paired with this one over the network (its "brother").
+    pub fn brother_card(&self, card: i32, device: u32) -> Result<i32, DcmiError> {
+        const F: &str = "dcmi_get_netdev_brother_device";
+        let mut brother: c_int = -1;
+        check(F, self.sys.brother_device(card, int(device), &mut brother)?)?;
+        if brother < 0 {
+            return Err(DcmiError::invalid(F, format!("brother card {brother}")));
+        }
+        Ok(brother)
+    }
+
     pub fn destroy_vnpu(&self, card: i32, device: u32, vdev_id: u32) -> Result<(), DcmiError> {
         check(
             "dcmi_set_destroy_vdevice",

@@ -137,6 +137,13 @@ table! {
         subscribe: abi::FnSubscribeFaultEvent = "dcmi_subscribe_fault_event",
         create_vdevice: abi::FnCreateVdevice = "dcmi_create_vdevice",
         destroy_vdevice: abi::FnSetDestroyVdevice = "dcmi_set_destroy_vdevice",
+        set_device_reset: abi::FnSetDeviceReset = "dcmi_set_device_reset",
+        boot_status: abi::FnGetDeviceBootStatus = "dcmi_get_device_boot_status",
+        resource_info: abi::FnGetDeviceResourceInfo = "dcmi_get_device_resource_info",
+        outband_state: abi::FnGetDeviceOutbandChannelState = "dcmi_get_device_outband_channel_state",
+        pre_reset_soc: abi::FnPreResetSoc = "dcmi_pre_reset_soc",
+        rescan_soc: abi::FnRescanSoc = "dcmi_rescan_soc",
+        brother_device: abi::FnGetNetdevBrotherDevice = "dcmi_get_netdev_brother_device",
     }
 }
 
@@ -395,6 +402,92 @@ impl Symbols {
             self.destroy_vdevice,
             "dcmi_set_destroy_vdevice",
             |f| unsafe { f(card, device, vdev) }
+        )
+    }
+
+    pub fn set_device_reset(
+        &self,
+        card: c_int,
+        device: c_int,
+        channel: abi::DcmiResetChannel,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer arguments.
+        call_optional!(self.set_device_reset, "dcmi_set_device_reset", |f| unsafe {
+            f(card, device, channel)
+        })
+    }
+
+    pub fn boot_status(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut abi::DcmiBootStatus,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live 4-byte enum.
+        call_optional!(
+            self.boot_status,
+            "dcmi_get_device_boot_status",
+            |f| unsafe { f(card, device, out) }
+        )
+    }
+
+    /// `procs` must hold [`abi::DCMI_MAX_PROC_NUM`] entries: the call has no
+    /// length argument and the driver writes at most that many.
+    pub fn resource_info(
+        &self,
+        card: c_int,
+        device: c_int,
+        procs: &mut [abi::DcmiProcMemInfo; abi::DCMI_MAX_PROC_NUM],
+        count: &mut c_int,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `procs` is a live array of the driver's maximum process
+        // count; `count` is a live int.
+        call_optional!(
+            self.resource_info,
+            "dcmi_get_device_resource_info",
+            |f| unsafe { f(card, device, procs.as_mut_ptr(), count) }
+        )
+    }
+
+    pub fn outband_state(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut c_int,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live int.
+        call_optional!(
+            self.outband_state,
+            "dcmi_get_device_outband_channel_state",
+            |f| unsafe { f(card, device, out) }
+        )
+    }
+
+    pub fn pre_reset_soc(&self, card: c_int, device: c_int) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer arguments.
+        call_optional!(self.pre_reset_soc, "dcmi_pre_reset_soc", |f| unsafe {
+            f(card, device)
+        })
+    }
+
+    pub fn rescan_soc(&self, card: c_int, device: c_int) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer arguments.
+        call_optional!(self.rescan_soc, "dcmi_rescan_soc", |f| unsafe {
+            f(card, device)
+        })
+    }
+
+    pub fn brother_device(
+        &self,
+        card: c_int,
+        device: c_int,
+        out: &mut c_int,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live int.
+        call_optional!(
+            self.brother_device,
+            "dcmi_get_netdev_brother_device",
+            |f| unsafe { f(card, device, out) }
         )
     }
 

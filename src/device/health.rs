@@ -6,12 +6,19 @@
 //! `linkdownTimeout` and only as a network fault; manual separation wins
 //! over everything; a chip is Healthy again as soon as its faults clear,
 //! unless autoStowing is off, in which case it waits for [`Tracker::release`].
+//! Recovery spec §1–§2 on top: each code graded on its own and the maximum
+//! taken; once-faults count for one cycle; FaultFrequency/FaultDuration
+//! reasons (`upgrade.rs`) raise the level; PreSeparateNPU stays Healthy while
+//! a pod holds the chip; a 300I Duo card is Unhealthy as a whole when asked;
+//! chips being hot-reset are Unhealthy for exactly the reset.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::customization::Customization;
 use super::faults::{CARD_DROPPED, FaultCode, FaultLevel, FaultTable, is_network};
+use super::upgrade::{ChipUpgrades, UpgradeReason};
 
 /// What one poll of one chip returned.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,6 +54,10 @@ pub struct ChipState {
     /// Faults cleared, waiting for an operator (autoStowing=false).
     pub recovering: bool,
     pub manually_separated: bool,
+    /// Reasons a rule raised the level (persisted as `UpgradeFaultReason`).
+    pub reasons: Vec<UpgradeReason>,
+    /// Part of a ring the plugin is hot-resetting right now.
+    pub resetting: bool,
 }
 
 /// Every chip's health; published whole, never mutated.
@@ -55,6 +66,14 @@ pub struct Snapshot {
     /// Increases by one each time the content changes.
     pub generation: u64,
     pub chips: BTreeMap<u32, ChipState>,
+    /// The isolation list and reasons were read back from the cluster, so
+    /// `manually_separated` and `reasons` may be written out.
+    pub isolation_loaded: bool,
+    /// The `ManuallySeparateNPU` list (phy ids) this snapshot has taken in:
+    /// a writer whose last-read list differs waits for the monitor to catch up.
+    pub listed: BTreeSet<u32>,
+    /// Chips a live pod holds (as the cluster side last said).
+    pub in_use: BTreeSet<u32>,
 }
 
 impl Snapshot {
@@ -70,6 +89,24 @@ pub struct Policy {
     pub table: Arc<FaultTable>,
     pub auto_stowing: bool,
     pub linkdown_timeout: Duration,
+    /// FaultFrequency / FaultDuration rules.
+    pub customization: Arc<Customization>,
+    /// Chips (phy ids) that are Unhealthy together when one of them is: the
+    /// cards of an Atlas 300I Duo with `-hotReset=0`; empty otherwise.
+    pub whole_cards: Vec<Vec<u32>>,
+}
+
+impl Policy {
+    /// The built-in tables, no whole cards.
+    pub fn new(table: Arc<FaultTable>, auto_stowing: bool, linkdown_timeout: Duration) -> Self {
+        Self {
+            table,
+            auto_stowing,
+            linkdown_timeout,
+            customization: Arc::new(Customization::builtin()),
+            whole_cards: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -78,6 +115,14 @@ struct ChipMemory {
     link_down_since: Option<u64>,
     reading: Reading,
     held: bool,
+    /// Codes of once-events (assertion 2), graded until the cycle ends.
+    once: BTreeMap<FaultCode, u64>,
+    /// Every code the rules saw active at their last step.
+    present: BTreeSet<FaultCode>,
+    upgrades: ChipUpgrades,
+    /// Isolated by a rule and not yet seen in the ConfigMap's list: an
+    /// absence from the list does not release it.
+    manual_pending: bool,
 }
 
 /// Folds readings and events into snapshots.
@@ -86,7 +131,12 @@ pub struct Tracker {
     policy: Policy,
     chips: BTreeMap<u32, ChipMemory>,
     severities: HashMap<FaultCode, u8>,
-    manual: BTreeSet<u32>,
+    /// The `ManuallySeparateNPU` list as last read from the cluster.
+    listed: BTreeSet<u32>,
+    isolation_loaded: bool,
+    /// Chips a live pod holds.
+    in_use: BTreeSet<u32>,
+    resetting: BTreeSet<u32>,
     current: Arc<Snapshot>,
 }
 
@@ -113,7 +163,10 @@ impl Tracker {
             policy,
             chips,
             severities: HashMap::new(),
-            manual: BTreeSet::new(),
+            listed: BTreeSet::new(),
+            isolation_loaded: false,
+            in_use: BTreeSet::new(),
+            resetting: BTreeSet::new(),
             current: Arc::new(Snapshot::default()),
         };
         tracker.regrade(0);
@@ -135,10 +188,151 @@ impl Tracker {
         self.regrade(now_ms)
     }
 
-    /// Chips an operator isolated (ManuallySeparateNPU), by phy id.
-    pub fn set_manual(&mut self, phy_ids: BTreeSet<u32>, now_ms: u64) -> bool {
-        self.manual = phy_ids;
+    /// Replaces the FaultFrequency / FaultDuration rules (file or ConfigMap
+    /// reload). Counters of codes still configured are kept.
+    pub fn set_customization(&mut self, customization: Arc<Customization>, now_ms: u64) -> bool {
+        self.policy.customization = customization;
+        self.tick(now_ms)
+    }
+
+    /// The isolation state read back from the cluster at start: the chips of
+    /// `ManuallySeparateNPU` and the persisted reasons. A listed chip without
+    /// an isolating reason gets an autofill one; isolating reasons of chips
+    /// no longer listed are dropped (an operator released them while the
+    /// plugin was away).
+    pub fn load_isolation(
+        &mut self,
+        listed: BTreeSet<u32>,
+        reasons: BTreeMap<u32, Vec<UpgradeReason>>,
+        now_ms: u64,
+    ) -> bool {
+        for (phy, reasons) in reasons {
+            let Some(chip) = self.chips.get_mut(&phy) else {
+                continue;
+            };
+            for reason in reasons {
+                if reason.level == FaultLevel::ManuallySeparateNPU && !listed.contains(&phy) {
+                    continue;
+                }
+                chip.upgrades.restore(reason);
+            }
+        }
+        for phy in &listed {
+            if let Some(chip) = self.chips.get_mut(phy) {
+                chip.upgrades.autofill(now_ms);
+            }
+        }
+        self.listed = listed;
+        self.isolation_loaded = true;
         self.regrade(now_ms)
+    }
+
+    /// The `ManuallySeparateNPU` list changed in the cluster. A chip an
+    /// operator added is isolated (an autofill reason); a chip an operator
+    /// removed is released, unless the plugin isolated it since and has
+    /// not written it yet.
+    pub fn set_manual(&mut self, listed: BTreeSet<u32>, now_ms: u64) -> bool {
+        for (phy, chip) in &mut self.chips {
+            if listed.contains(phy) {
+                chip.manual_pending = false;
+                if !self.listed.contains(phy) && chip.upgrades.autofill(now_ms).is_some() {
+                    tracing::warn!(
+                        chip = phy,
+                        "chip isolated by an operator (ManuallySeparateNPU)"
+                    );
+                }
+            } else if !chip.manual_pending && chip.upgrades.is_manually_separated() {
+                let released = chip.upgrades.release_manual();
+                tracing::info!(
+                    chip = phy,
+                    reasons = released.len(),
+                    "chip released by an operator (removed from ManuallySeparateNPU)"
+                );
+            }
+        }
+        self.listed = listed;
+        self.regrade(now_ms)
+    }
+
+    /// Chips a live pod holds (PreSeparateNPU stays Healthy on them).
+    pub fn set_in_use(&mut self, phys: BTreeSet<u32>, now_ms: u64) -> bool {
+        self.in_use = phys;
+        self.regrade(now_ms)
+    }
+
+    /// Chips of a ring being hot-reset: Unhealthy for exactly that time.
+    pub fn set_resetting(&mut self, phys: BTreeSet<u32>, now_ms: u64) -> bool {
+        self.resetting = phys;
+        self.regrade(now_ms)
+    }
+
+    /// A once-fault (event assertion 2): graded, and counted by the rules,
+    /// until [`Tracker::end_cycle`].
+    pub fn note_once(&mut self, phy_id: u32, code: u32, now_ms: u64) -> bool {
+        let Some(chip) = self.chips.get_mut(&phy_id) else {
+            return false;
+        };
+        chip.once.insert(FaultCode(code), now_ms);
+        self.step_rules(phy_id, now_ms);
+        self.regrade(now_ms)
+    }
+
+    /// The end of a polling cycle: once-faults go.
+    pub fn end_cycle(&mut self, now_ms: u64) -> bool {
+        let phys: Vec<u32> = self
+            .chips
+            .iter_mut()
+            .filter(|(_, c)| !c.once.is_empty())
+            .map(|(phy, c)| {
+                c.once.clear();
+                *phy
+            })
+            .collect();
+        for phy in phys {
+            self.step_rules(phy, now_ms);
+        }
+        self.regrade(now_ms)
+    }
+
+    /// Time passed with no reading: rules whose timers ran out move on.
+    pub fn tick(&mut self, now_ms: u64) -> bool {
+        let phys: Vec<u32> = self.chips.keys().copied().collect();
+        for phy in phys {
+            self.step_rules(phy, now_ms);
+        }
+        self.regrade(now_ms)
+    }
+
+    /// Runs one chip's rules over its codes now.
+    fn step_rules(&mut self, phy_id: u32, now_ms: u64) {
+        let Some(chip) = self.chips.get_mut(&phy_id) else {
+            return;
+        };
+        let present: BTreeSet<FaultCode> = chip
+            .first_seen
+            .keys()
+            .chain(chip.once.keys())
+            .copied()
+            .collect();
+        let appeared = present.difference(&chip.present).copied().collect();
+        let vanished = chip.present.difference(&present).copied().collect();
+        let outcome = chip.upgrades.step(
+            &self.policy.customization,
+            &present,
+            &appeared,
+            &vanished,
+            now_ms,
+        );
+        chip.present = present;
+        for reason in &outcome.added {
+            if reason.level == FaultLevel::ManuallySeparateNPU {
+                chip.manual_pending = true;
+            }
+            tracing::warn!(chip = phy_id, code = %reason.code, level = %reason.level, rule = reason.kind.as_str(), "fault rule raised the chip's level");
+        }
+        for reason in &outcome.released {
+            tracing::info!(chip = phy_id, code = %reason.code, level = %reason.level, rule = reason.kind.as_str(), "fault rule released the chip");
+        }
     }
 
     /// An operator released a recovered chip (autoStowing=false).
@@ -172,6 +366,8 @@ impl Tracker {
             (false, _) => None,
         };
         chip.reading = reading;
+        let phy_id = chip.reading.phy_id;
+        self.step_rules(phy_id, now_ms);
         self.regrade(now_ms)
     }
 
@@ -182,27 +378,54 @@ impl Tracker {
         let mut chips = BTreeMap::new();
         for (&phy_id, memory) in &mut self.chips {
             let table = &self.policy.table;
+            let grade = |code: FaultCode, since_ms: u64| ActiveFault {
+                code,
+                level: table.level(code, self.severities.get(&code).copied()),
+                since_ms,
+            };
             let mut faults: Vec<ActiveFault> = memory
                 .first_seen
                 .iter()
-                .map(|(&code, &since_ms)| ActiveFault {
-                    code,
-                    level: table.level(code, self.severities.get(&code).copied()),
-                    since_ms,
-                })
+                .map(|(&code, &since)| grade(code, since))
                 .collect();
+            for (&code, &since) in &memory.once {
+                if !memory.first_seen.contains_key(&code) {
+                    faults.push(grade(code, since));
+                }
+            }
             faults.sort_by_key(|fault| fault.code);
-            let chip_level = faults
+            // Each code graded on its own, the maximum taken (§6 #1), then
+            // whatever a rule raised the chip to.
+            let table_level = faults
                 .iter()
                 .filter(|fault| !is_network(fault.code))
                 .map(|fault| fault.level)
                 .max()
                 .unwrap_or(FaultLevel::Normal);
-            let mut level = chip_level;
-            let mut healthy = chip_level.is_healthy() && !memory.reading.failed;
+            let upgrades = &memory.upgrades;
+            let manually_separated = upgrades.is_manually_separated();
+            let chip_rule = upgrades.level(is_network, false);
+            let network_rule = upgrades.level(is_network, true);
+            // Each code's reported level folds in what the rules raised the
+            // chip to, as upstream's device-info `Fault` entries do.
+            for fault in &mut faults {
+                let rule = if is_network(fault.code) {
+                    network_rule
+                } else {
+                    chip_rule
+                };
+                fault.level = fault.level.max(rule);
+            }
+            let mut level = table_level.max(chip_rule);
+            if manually_separated {
+                level = FaultLevel::ManuallySeparateNPU;
+            }
+            let held_by_pod = level == FaultLevel::PreSeparateNPU && self.in_use.contains(&phy_id);
+            let mut healthy = (level.is_healthy() || held_by_pod) && !memory.reading.failed;
             let network_healthy = memory
                 .link_down_since
-                .is_none_or(|since| now_ms.saturating_sub(since) < timeout_ms);
+                .is_none_or(|since| now_ms.saturating_sub(since) < timeout_ms)
+                && network_rule.is_healthy();
             if !healthy && !self.policy.auto_stowing {
                 memory.held = true;
             }
@@ -210,33 +433,65 @@ impl Tracker {
             if recovering {
                 healthy = false;
             }
-            let manually_separated = self.manual.contains(&phy_id);
-            if manually_separated {
-                level = FaultLevel::ManuallySeparateNPU;
-                healthy = false;
-            }
+            let resetting = self.resetting.contains(&phy_id);
             chips.insert(
                 phy_id,
                 ChipState {
                     phy_id,
-                    healthy,
+                    healthy: healthy && !resetting,
                     level,
                     faults,
                     network_healthy,
                     dropped: memory.reading.dropped,
                     recovering,
                     manually_separated,
+                    reasons: upgrades.reasons().cloned().collect(),
+                    resetting,
                 },
             );
         }
-        if chips == self.current.chips {
+        // An Atlas 300I Duo card with -hotReset=0 is Unhealthy as a whole.
+        for card in &self.policy.whole_cards {
+            if card
+                .iter()
+                .any(|phy| chips.get(phy).is_some_and(|c| !c.healthy))
+            {
+                for phy in card {
+                    if let Some(chip) = chips.get_mut(phy) {
+                        chip.healthy = false;
+                    }
+                }
+            }
+        }
+        if chips == self.current.chips
+            && self.isolation_loaded == self.current.isolation_loaded
+            && self.listed == self.current.listed
+            && self.in_use == self.current.in_use
+        {
             return false;
         }
         self.current = Arc::new(Snapshot {
             generation: self.current.generation + 1,
             chips,
+            isolation_loaded: self.isolation_loaded,
+            listed: self.listed.clone(),
+            in_use: self.in_use.clone(),
         });
         true
+    }
+
+    /// The next moment a timer (link-down timeout, a FaultDuration rule)
+    /// changes a grade with no new reading; the monitor wakes then.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let rules = self
+            .chips
+            .values()
+            .filter_map(|memory| memory.upgrades.next_deadline(&self.policy.customization))
+            .min();
+        match (self.next_network_deadline(), rules) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// When the oldest pending link-down crosses `linkdownTimeout`, so the

@@ -204,6 +204,11 @@ impl Chip {
     pub fn name(&self) -> String {
         format!("{}-{}", self.family.resource_type(), self.phy_id)
     }
+
+    /// On an Atlas 300I Duo card (two 310P chips), by DCMI's product type.
+    pub fn is_300i_duo(&self) -> bool {
+        self.product_type.as_deref() == Some("Atlas 300I Duo")
+    }
 }
 
 /// Super-pod placement reported by A3 nodes.

@@ -5,16 +5,18 @@
 //! every `listWatchPeriod` all chips are read. Each driver call runs off the
 //! async workers with a timeout. The latest snapshot is always on the channel.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::customization::Customization;
 use super::faults::FaultTable;
 use super::health::{Policy, Reading, Snapshot, Tracker};
 use super::model::Inventory;
+use super::upgrade::UpgradeReason;
 use crate::dcmi::{CALL_TIMEOUT, Dcmi, DcmiError, FaultEvent, NETWORK_TIMEOUT};
 
 /// How the monitor finds a chip in the driver.
@@ -32,11 +34,26 @@ struct ChipAddress {
 #[derive(Debug, Clone)]
 pub enum MonitorCommand {
     SetTable(Arc<FaultTable>),
+    /// New FaultFrequency / FaultDuration rules.
+    SetCustomization(Arc<Customization>),
+    /// The `ManuallySeparateNPU` list changed (phy ids).
     SetManuallySeparated(BTreeSet<u32>),
+    /// Start-up: the isolation list and persisted reasons from the cluster.
+    LoadIsolation {
+        listed: BTreeSet<u32>,
+        reasons: BTreeMap<u32, Vec<UpgradeReason>>,
+    },
+    /// Chips a live pod holds.
+    SetInUse(BTreeSet<u32>),
+    /// Chips of rings being hot-reset.
+    SetResetting(BTreeSet<u32>),
     Release(u32),
     /// Read every chip now.
     PollNow,
 }
+
+/// Event assertion of a fault that happens once (no recover follows).
+const ONCE: u8 = 2;
 
 /// Current wall-clock time in unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -117,7 +134,7 @@ impl HealthMonitor {
         let mut ticker = tokio::time::interval(self.period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let deadline = self.tracker.next_network_deadline();
+            let deadline = self.tracker.next_deadline();
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = ticker.tick() => self.poll_all().await,
@@ -127,7 +144,7 @@ impl HealthMonitor {
                 },
                 Some(command) = commands.recv() => self.on_command(command).await,
                 () = sleep_until_ms(deadline) => {
-                    self.tracker.regrade(now_ms());
+                    self.tracker.tick(now_ms());
                 }
             }
             self.publish_if_changed();
@@ -151,6 +168,11 @@ impl HealthMonitor {
             "fault event"
         );
         self.tracker.note_event_severity(event.code, event.severity);
+        if event.assertion == ONCE
+            && let Some(chip) = self.chips.iter().find(|c| c.logic_id == event.logic_id)
+        {
+            self.tracker.note_once(chip.phy_id, event.code, now_ms());
+        }
         if let Some(chip) = self
             .chips
             .iter()
@@ -173,8 +195,20 @@ impl HealthMonitor {
             MonitorCommand::SetTable(table) => {
                 self.tracker.set_table(table, now);
             }
+            MonitorCommand::SetCustomization(rules) => {
+                self.tracker.set_customization(rules, now);
+            }
             MonitorCommand::SetManuallySeparated(phys) => {
                 self.tracker.set_manual(phys, now);
+            }
+            MonitorCommand::LoadIsolation { listed, reasons } => {
+                self.tracker.load_isolation(listed, reasons, now);
+            }
+            MonitorCommand::SetInUse(phys) => {
+                self.tracker.set_in_use(phys, now);
+            }
+            MonitorCommand::SetResetting(phys) => {
+                self.tracker.set_resetting(phys, now);
             }
             MonitorCommand::Release(phy) => {
                 self.tracker.release(phy, now);
@@ -190,6 +224,7 @@ impl HealthMonitor {
         for reading in readings {
             self.tracker.apply(reading, now);
         }
+        self.tracker.end_cycle(now);
     }
 }
 

@@ -21,12 +21,15 @@ use super::object::Observed;
 use super::podresources::Usage;
 use super::unix_seconds;
 use crate::cluster::deviceinfo::{
-    ChipReport, NodeReport, content_equal_ignoring_time, device_info_cfg, parse_manually_separate,
+    ChipReport, NodeReport, content_equal_ignoring_time, device_info_cfg, format_manually_separate,
+    parse_manually_separate,
 };
+use crate::cluster::upgrade_reason::{format_upgrade_reasons, parse_upgrade_reasons};
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::monitor::MonitorCommand;
 use crate::device::naming::Resource;
+use crate::device::upgrade::UpgradeReason;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
 pub const NAMESPACE: &str = "kube-system";
@@ -86,7 +89,8 @@ pub fn node_report(
                 network_healthy: state.is_none_or(|s| s.network_healthy),
                 free: !used.contains(&chip.phy_id),
                 whole: chip.vnpus.is_empty(),
-                recovering: state.is_some_and(|s| s.recovering),
+                // A ring being hot-reset is listed as recovering (§6 #4).
+                recovering: state.is_some_and(|s| s.recovering || s.resetting),
                 fault_codes: state
                     .map(|s| {
                         s.faults
@@ -120,9 +124,68 @@ pub fn separated_phys(inventory: &Inventory, names: &[String]) -> BTreeSet<u32> 
         .collect()
 }
 
+/// The `ManuallySeparateNPU` and `UpgradeFaultReason` values the snapshot
+/// says, or `None` while it has not taken in the cluster's list `listed`
+/// yet (then the ConfigMap's values are kept as found).
+pub fn isolation_values(
+    inventory: &Inventory,
+    snapshot: &Snapshot,
+    listed: &BTreeSet<u32>,
+) -> Option<(String, String)> {
+    if !snapshot.isolation_loaded || &snapshot.listed != listed {
+        return None;
+    }
+    let mut separated = Vec::new();
+    let mut reasons: Vec<(String, &[UpgradeReason])> = Vec::new();
+    for chip in &inventory.chips {
+        let Some(state) = snapshot.chips.get(&chip.phy_id) else {
+            continue;
+        };
+        if state.manually_separated {
+            separated.push(chip.name());
+        }
+        reasons.push((chip.name(), &state.reasons));
+    }
+    let reasons = format_upgrade_reasons(reasons.iter().map(|(n, r)| (n.as_str(), *r)));
+    Some((format_manually_separate(&separated), reasons))
+}
+
+/// The persisted reasons of `current`, by phy id (unknown chips dropped).
+pub fn persisted_reasons(
+    inventory: &Inventory,
+    current: Option<&ConfigMap>,
+) -> BTreeMap<u32, Vec<UpgradeReason>> {
+    let Some(value) = current.and_then(|cm| cm.data.as_ref()?.get(UPGRADE_FAULT_KEY)) else {
+        return BTreeMap::new();
+    };
+    let map = match parse_upgrade_reasons(value) {
+        Ok((map, warnings)) => {
+            for warning in warnings {
+                tracing::warn!(%warning, "device-info ConfigMap");
+            }
+            map
+        }
+        Err(error) => {
+            tracing::warn!(%error, "device-info ConfigMap: persisted reasons ignored");
+            return BTreeMap::new();
+        }
+    };
+    inventory
+        .chips
+        .iter()
+        .filter_map(|chip| Some((chip.phy_id, map.get(&chip.name())?.clone())))
+        .collect()
+}
+
 /// The ConfigMap to write: `current` (if any) with our keys and label set,
-/// everything else kept.
-pub fn desired(current: Option<&ConfigMap>, node: &str, device_info: String) -> ConfigMap {
+/// everything else kept. `isolation`: the `ManuallySeparateNPU` and
+/// `UpgradeFaultReason` values to write, `None` to keep them as found.
+pub fn desired(
+    current: Option<&ConfigMap>,
+    node: &str,
+    device_info: String,
+    isolation: Option<(String, String)>,
+) -> ConfigMap {
     let mut cm = current.cloned().unwrap_or_else(|| ConfigMap {
         metadata: ObjectMeta {
             name: Some(config_map_name(node)),
@@ -138,14 +201,23 @@ pub fn desired(current: Option<&ConfigMap>, node: &str, device_info: String) -> 
         .insert(CONSUMER_LABEL.to_owned(), "true".to_owned());
     let data = cm.data.get_or_insert_with(BTreeMap::new);
     data.insert(DEVICE_INFO_KEY.to_owned(), device_info);
+    if let Some((separated, reasons)) = isolation {
+        data.insert(MANUALLY_SEPARATE_KEY.to_owned(), separated);
+        data.insert(UPGRADE_FAULT_KEY.to_owned(), reasons);
+    }
     data.entry(MANUALLY_SEPARATE_KEY.to_owned()).or_default();
     data.entry(UPGRADE_FAULT_KEY.to_owned())
         .or_insert_with(|| "{}".to_owned());
     cm
 }
 
-/// Whether `current` must be rewritten to carry `device_info`.
-pub fn needs_write(current: Option<&ConfigMap>, device_info: &str) -> bool {
+/// Whether `current` must be rewritten to carry `device_info` (and the
+/// isolation values, when given).
+pub fn needs_write(
+    current: Option<&ConfigMap>,
+    device_info: &str,
+    isolation: Option<(&str, &str)>,
+) -> bool {
     let Some(cm) = current else { return true };
     let labelled = cm
         .metadata
@@ -160,7 +232,13 @@ pub fn needs_write(current: Option<&ConfigMap>, device_info: &str) -> bool {
     let keys = data.is_some_and(|d| {
         d.contains_key(MANUALLY_SEPARATE_KEY) && d.contains_key(UPGRADE_FAULT_KEY)
     });
-    !(labelled && same && keys)
+    let isolated = isolation.is_none_or(|(separated, reasons)| {
+        data.is_some_and(|d| {
+            d.get(MANUALLY_SEPARATE_KEY).map(String::as_str) == Some(separated)
+                && d.get(UPGRADE_FAULT_KEY).map(String::as_str) == Some(reasons)
+        })
+    });
+    !(labelled && same && keys && isolated)
 }
 
 /// The writer's inputs. Everything it reads arrives on a channel: the
@@ -187,6 +265,8 @@ pub struct DeviceInfoWriter {
 pub struct WriterState {
     /// The chips of `ManuallySeparateNPU` last sent to the monitor.
     separated: Option<BTreeSet<u32>>,
+    /// The chips in use last sent to the monitor.
+    in_use: Option<BTreeSet<u32>>,
     /// The last successful write (the heartbeat counts from it).
     last_write: Option<Instant>,
     /// The last attempt, successful or not (writes keep [`MIN_INTERVAL`]).
@@ -275,25 +355,57 @@ impl DeviceInfoWriter {
             .map(|v| parse_manually_separate(v))
             .unwrap_or_default();
         let phys = separated_phys(&self.inventory, &names);
-        if state.separated.as_ref() != Some(&phys) {
-            tracing::info!(chips = %names.join(","), "ManuallySeparateNPU read from the device-info ConfigMap");
-            let _ = self
-                .commands
-                .send(MonitorCommand::SetManuallySeparated(phys.clone()))
-                .await;
-            state.separated = Some(phys);
+        match &state.separated {
+            None => {
+                // Start-up: the list and the persisted reasons, once.
+                let reasons = persisted_reasons(&self.inventory, current);
+                tracing::info!(chips = %names.join(","), with_reasons = reasons.len(), "isolation read back from the device-info ConfigMap");
+                let load = MonitorCommand::LoadIsolation {
+                    listed: phys.clone(),
+                    reasons,
+                };
+                let _ = self.commands.send(load).await;
+            }
+            Some(old) if old != &phys => {
+                tracing::info!(chips = %names.join(","), "ManuallySeparateNPU changed in the device-info ConfigMap");
+                let _ = self
+                    .commands
+                    .send(MonitorCommand::SetManuallySeparated(phys.clone()))
+                    .await;
+            }
+            Some(_) => {}
         }
         let snapshot = self.snapshots.borrow().clone();
         let usage = self.usage.borrow().clone();
         let assignments = self.assignments.borrow().clone();
         let used = used_phys(&self.resources, &usage, &assignments);
-        let report = node_report(&self.inventory, &snapshot, &used, &names, unix_seconds());
+        if state.in_use.as_ref() != Some(&used) {
+            let _ = self
+                .commands
+                .send(MonitorCommand::SetInUse(used.clone()))
+                .await;
+            state.in_use = Some(used.clone());
+        }
+        let isolation = isolation_values(&self.inventory, &snapshot, &phys);
+        state.separated = Some(phys);
+        let mut listed_names = names;
+        if let Some((separated, _)) = &isolation {
+            listed_names.extend(parse_manually_separate(separated));
+        }
+        let report = node_report(
+            &self.inventory,
+            &snapshot,
+            &used,
+            &listed_names,
+            unix_seconds(),
+        );
         let device_info = device_info_cfg(&report);
+        let isolation_refs = isolation.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
         let due = state.last_write.is_none_or(|t| t.elapsed() >= HEARTBEAT);
-        if !needs_write(current, &device_info) && !due {
+        if !needs_write(current, &device_info, isolation_refs) && !due {
             return Ok(());
         }
-        let cm = desired(current, &self.node, device_info);
+        let cm = desired(current, &self.node, device_info, isolation);
         let timeout = Duration::from_secs(10);
         let write = async {
             match current {

@@ -19,8 +19,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::upgrade_reason::format_upgrade_reasons;
 use crate::device::health::{ChipState, Snapshot};
 use crate::device::model::Inventory;
+use crate::device::reset::ResetRecord;
+use crate::device::upgrade::UpgradeReason;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
 pub const NAMESPACE: &str = "default";
@@ -30,6 +33,12 @@ pub const REASON_RECOVERED: &str = "NPURecovered";
 pub const REASON_SUPPRESSED: &str = "NPUEventsSuppressed";
 /// A Volcano candidate named a chip another running pod holds.
 pub const REASON_CHIP_CONFLICT: &str = "NPUChipConflict";
+/// The `resetRecord` hook: a hot reset started, completed or failed.
+pub const REASON_RESET_START: &str = "HotResetStart";
+pub const REASON_RESET_COMPLETE: &str = "HotResetComplete";
+pub const REASON_RESET_FAILED: &str = "HotResetFailed";
+/// Upgrade reasons (FaultFrequency, FaultDuration, FaultAutofill) released.
+pub const REASON_RELEASE_UPGRADE: &str = "EventReleaseUpgradeFault";
 const BURST: u32 = 10;
 const REFILL: Duration = Duration::from_secs(6);
 
@@ -134,6 +143,93 @@ pub fn transition_event(node: &str, transition: &Transition, now: Timestamp) -> 
     }
 }
 
+/// Per chip (by name), the upgrade reasons `before` had and `after` has
+/// not: a rule released the chip, or an operator did.
+pub fn released_reasons(
+    before: &Snapshot,
+    after: &Snapshot,
+    names: &BTreeMap<u32, String>,
+) -> Vec<(String, Vec<UpgradeReason>)> {
+    after
+        .chips
+        .iter()
+        .filter_map(|(phy, state)| {
+            let old = before.chips.get(phy)?;
+            let gone: Vec<UpgradeReason> = old
+                .reasons
+                .iter()
+                .filter(|r| {
+                    !state
+                        .reasons
+                        .iter()
+                        .any(|n| n.code == r.code && n.kind == r.kind)
+                })
+                .cloned()
+                .collect();
+            (!gone.is_empty()).then(|| (names.get(phy).cloned().unwrap_or_default(), gone))
+        })
+        .collect()
+}
+
+/// The `EventReleaseUpgradeFault` Event: the released reasons as upstream's JSON.
+pub fn release_event(node: &str, chip: &str, reasons: &[UpgradeReason], now: Timestamp) -> Event {
+    let json = format_upgrade_reasons([(chip, reasons)]);
+    let message = format!("{chip} released from its raised fault level: {json}");
+    event_for(node, REASON_RELEASE_UPGRADE, "Normal", message, now)
+}
+
+/// The Event of a hot-reset record (the `resetRecord` hook).
+pub fn reset_event(node: &str, record: &ResetRecord, now: Timestamp) -> Event {
+    let ring = record
+        .ring_logic_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    match &record.outcome {
+        None => {
+            let message = format!(
+                "hot reset of {} started: ring logic ids {ring}, {} reset tokens left",
+                record.chip, record.tokens_left
+            );
+            event_for(node, REASON_RESET_START, "Warning", message, now)
+        }
+        Some(Ok(())) => {
+            let message = format!("hot reset of {} completed: ring {ring} booted", record.chip);
+            event_for(node, REASON_RESET_COMPLETE, "Normal", message, now)
+        }
+        Some(Err(error)) => {
+            let message = format!("hot reset of {} failed: {error}", record.chip);
+            event_for(node, REASON_RESET_FAILED, "Warning", message, now)
+        }
+    }
+}
+
+/// Posts an Event for each hot-reset record until `stop` (resets are rate
+/// limited by their token bucket already).
+pub async fn report_resets(
+    client: Client,
+    node: String,
+    mut records: tokio::sync::mpsc::Receiver<ResetRecord>,
+    metrics: Metrics,
+    stop: CancellationToken,
+) {
+    let api: Api<Event> = Api::namespaced(client, NAMESPACE);
+    while let Some(Some(record)) = stop.run_until_cancelled(records.recv()).await {
+        let event = reset_event(&node, &record, Timestamp::now());
+        let params = PostParams::default();
+        let call = api.create(&params, &event);
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(10), call).await,
+            Ok(Ok(_))
+        );
+        metrics.api_write(ApiWriteKind::Event, ok);
+        if !ok {
+            tracing::debug!(reason = ?event.reason, "could not record a reset event");
+        }
+    }
+}
+
 /// A token bucket: `BURST` events, one more every `REFILL`.
 #[derive(Debug)]
 pub struct Bucket {
@@ -223,6 +319,12 @@ impl EventReporter {
                     transition_event(&self.node, &transition, Timestamp::now()),
                 )
                 .await;
+            }
+            for (chip, reasons) in released_reasons(&before, &after, &names) {
+                if bucket.take(Instant::now()) {
+                    let event = release_event(&self.node, &chip, &reasons, Timestamp::now());
+                    self.create(&api, event).await;
+                }
             }
             before = after;
         }

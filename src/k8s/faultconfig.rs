@@ -1,8 +1,11 @@
-//! The operator's fault-code table in ConfigMap
-//! `kube-system/mindx-dl-fault-config` (key `faultCode.json`), watched by
-//! name. A table that does not parse, or is too large, is refused with a
-//! warning and the table in force stays; deleting the ConfigMap returns to
-//! the start-up table (`--fault-code-file` or the built-in one).
+//! The operator's fault configuration in ConfigMap
+//! `kube-system/mindx-dl-fault-config`, watched by name: the fault-code
+//! table (key `faultCode.json`) and the FaultFrequency/FaultDuration rules
+//! (key `faultCustomization.json`). A value that does not parse, or is too
+//! large, is refused with a warning and the one in force stays; a missing
+//! key or a deleted ConfigMap returns to the start-up value (the file flag
+//! or the built-in one). Upstream polls the ConfigMap every `PollInterval`
+//! seconds; a watch sees each edit at once, so that key is only checked.
 
 use std::sync::Arc;
 
@@ -14,12 +17,97 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::MAX_FAULT_TABLE;
+use crate::device::customization::Customization;
 use crate::device::faults::FaultTable;
 use crate::device::monitor::MonitorCommand;
 
 pub const NAMESPACE: &str = "kube-system";
 pub const NAME: &str = "mindx-dl-fault-config";
 pub const KEY: &str = "faultCode.json";
+pub const CUSTOMIZATION_KEY: &str = "faultCustomization.json";
+pub const POLL_INTERVAL_KEY: &str = "PollInterval";
+
+/// What the watch makes of the `faultCustomization.json` key: a new rule
+/// set to send, only when it differs from the one in force.
+#[derive(Debug)]
+pub struct CustomizationState {
+    base: Arc<Customization>,
+    current: Arc<Customization>,
+    seen_in_listing: bool,
+}
+
+impl CustomizationState {
+    pub fn new(base: Arc<Customization>) -> Self {
+        Self {
+            current: Arc::clone(&base),
+            base,
+            seen_in_listing: false,
+        }
+    }
+
+    pub fn on_event(&mut self, event: &Event<ConfigMap>) -> Option<Arc<Customization>> {
+        match event {
+            Event::Init => {
+                self.seen_in_listing = false;
+                None
+            }
+            Event::InitApply(cm) => {
+                self.seen_in_listing = true;
+                self.adopt(cm)
+            }
+            Event::Apply(cm) => self.adopt(cm),
+            Event::InitDone if !self.seen_in_listing => self.switch(Arc::clone(&self.base)),
+            Event::InitDone => None,
+            Event::Delete(_) => self.switch(Arc::clone(&self.base)),
+        }
+    }
+
+    fn adopt(&mut self, cm: &ConfigMap) -> Option<Arc<Customization>> {
+        let data = cm.data.as_ref();
+        if let Some(interval) = data.and_then(|d| d.get(POLL_INTERVAL_KEY)) {
+            let valid = interval
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|s| (30..=3600).contains(&s));
+            if !valid {
+                tracing::warn!(
+                    configmap = NAME,
+                    key = POLL_INTERVAL_KEY,
+                    "not 30..3600 seconds; upstream would poll every 300 s (this plugin watches, so edits apply at once)"
+                );
+            }
+        }
+        let Some(text) = data.and_then(|d| d.get(CUSTOMIZATION_KEY)) else {
+            return self.switch(Arc::clone(&self.base));
+        };
+        match Customization::parse(text.as_bytes(), MAX_FAULT_TABLE) {
+            Ok((rules, warnings)) => {
+                for warning in warnings {
+                    tracing::warn!(configmap = NAME, key = CUSTOMIZATION_KEY, %warning, "fault rules");
+                }
+                self.switch(Arc::new(rules))
+            }
+            Err(error) => {
+                tracing::warn!(configmap = NAME, key = CUSTOMIZATION_KEY, %error, "fault rules refused; the rules in force stay");
+                None
+            }
+        }
+    }
+
+    fn switch(&mut self, rules: Arc<Customization>) -> Option<Arc<Customization>> {
+        if *rules == *self.current {
+            return None;
+        }
+        tracing::info!(
+            configmap = NAME,
+            frequency_rules = rules.frequency.len(),
+            duration_rules = rules.duration.len(),
+            "fault rules in force changed"
+        );
+        self.current = Arc::clone(&rules);
+        Some(rules)
+    }
+}
 
 /// The table a ConfigMap carries, with the parser's warnings.
 pub fn table_from(cm: &ConfigMap) -> Result<(FaultTable, Vec<String>), String> {
@@ -147,6 +235,7 @@ impl FaultConfigState {
 pub async fn run(
     client: Client,
     tables: Arc<FaultTables>,
+    rules: Arc<Customization>,
     commands: mpsc::Sender<MonitorCommand>,
     stop: CancellationToken,
 ) {
@@ -156,7 +245,11 @@ pub async fn run(
     let events = super::watch_events(api, config, what, || {});
     tokio::pin!(events);
     let mut state = FaultConfigState::new(tables);
+    let mut rule_state = CustomizationState::new(rules);
     while let Some(Some(event)) = stop.run_until_cancelled(events.next()).await {
+        if let Some(rules) = rule_state.on_event(&event) {
+            let _ = commands.send(MonitorCommand::SetCustomization(rules)).await;
+        }
         if let Some(table) = state.on_event(event) {
             let _ = commands.send(MonitorCommand::SetTable(table)).await;
         }

@@ -19,10 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::object::Observed;
 use crate::cluster::labels::{desired_annotations, desired_labels, node_patch_for};
+use crate::cluster::reset_info::{RESET_INFO, reset_info_value};
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::monitor::MonitorCommand;
 use crate::device::naming::NamingOptions;
+use crate::device::reset::ManualResetDev;
 use crate::telemetry::metrics::{ApiWriteKind, Metrics};
 
 /// How `baseDeviceInfos` names the devices: whole chips and static vNPUs.
@@ -101,6 +103,9 @@ pub struct NodeAgent {
     pub auto_stowing: bool,
     pub observed: watch::Receiver<Observed<Node>>,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Chips the hot reset left to an operator (`ResetInfo`);
+    /// [`crate::changes::constant`] without `-hotReset`.
+    pub reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
     pub commands: mpsc::Sender<MonitorCommand>,
     pub metrics: Metrics,
 }
@@ -152,6 +157,9 @@ impl NodeAgent {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = crate::changes::changed(&mut self.observed) => {}
+                () = crate::changes::changed(&mut self.reset_manual) => {}
+                // Health decides which ResetInfo entries stay.
+                () = crate::changes::changed(&mut self.snapshots) => {}
             }
         }
     }
@@ -163,7 +171,19 @@ impl NodeAgent {
         for issue in &labels.issues {
             tracing::warn!(%issue, "node label");
         }
-        let annotations = desired_annotations(&self.inventory, BASE_DEVICE_NAMING);
+        let mut annotations = desired_annotations(&self.inventory, BASE_DEVICE_NAMING);
+        let snapshot = self.snapshots.borrow().clone();
+        let manual = self.reset_manual.borrow().clone();
+        let existing = node
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RESET_INFO));
+        if let Some(value) = reset_info_value(existing.map(String::as_str), &manual, |phy| {
+            snapshot.is_healthy(phy)
+        }) {
+            annotations.insert(RESET_INFO.to_owned(), value);
+        }
         let mut patched = false;
         if let Some(patch) = node_patch_for(node, &labels.labels, &annotations) {
             self.patch(api, &patch).await?;

@@ -278,9 +278,9 @@ fn cut(mut value: String) -> String {
     value
 }
 
-/// The node's pods that have not ended, listed once (in pages of
-/// [`LIST_PAGE_SIZE`], as the watch lists them).
-pub async fn list_node_pods(api: &Api<Pod>, node: &str) -> Result<Vec<Pod>, kube::Error> {
+/// The node's pods that have not ended, listed once, as the watch lists
+/// them: in pages of [`LIST_PAGE_SIZE`], decoded as [`LeanPod`].
+pub async fn list_node_pods(api: &Api<LeanPod>, node: &str) -> Result<Vec<Pod>, kube::Error> {
     let selector = node_selector(node);
     let mut params = kube::api::ListParams::default()
         .fields(&selector)
@@ -288,7 +288,7 @@ pub async fn list_node_pods(api: &Api<Pod>, node: &str) -> Result<Vec<Pod>, kube
     let mut pods = Vec::new();
     loop {
         let page = api.list(&params).await?;
-        pods.extend(page.items.into_iter().map(slim));
+        pods.extend(page.items.into_iter().map(|pod| pod.0));
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return Ok(pods),
@@ -297,10 +297,12 @@ pub async fn list_node_pods(api: &Api<Pod>, node: &str) -> Result<Vec<Pod>, kube
 }
 
 /// Feeds the cache from a watch on `api` until `stop`; while the watch is
-/// down the cache keeps its contents and says it is disconnected.
-pub async fn run(cache: PodCache, api: Api<Pod>, node: String, stop: CancellationToken) {
-    // Small pages: a page is held whole (before [`slim`]) while it is
-    // parsed, so its size bounds the memory a list of fat pods costs.
+/// down the cache keeps its contents and says it is disconnected. Pods are
+/// decoded as [`LeanPod`]: what the plugin does not read is skipped while
+/// parsing.
+pub async fn run(cache: PodCache, api: Api<LeanPod>, node: String, stop: CancellationToken) {
+    // Small pages: a page's JSON is held whole while it is parsed, so its
+    // size bounds the memory a list of fat pods costs.
     let config = super::watch_config()
         .fields(&node_selector(&node))
         .page_size(LIST_PAGE_SIZE);
@@ -311,9 +313,22 @@ pub async fn run(cache: PodCache, api: Api<Pod>, node: String, stop: Cancellatio
     let events = super::watch_events(api, config, format!("pods on node {node}"), on_error);
     tokio::pin!(events);
     while let Some(Some(event)) = stop.run_until_cancelled(events.next()).await {
-        cache.apply(event);
+        cache.apply(unwrap_lean(event));
     }
 }
+
+fn unwrap_lean(event: Event<LeanPod>) -> Event<Pod> {
+    match event {
+        Event::Init => Event::Init,
+        Event::InitApply(pod) => Event::InitApply(pod.0),
+        Event::InitDone => Event::InitDone,
+        Event::Apply(pod) => Event::Apply(pod.0),
+        Event::Delete(pod) => Event::Delete(pod.0),
+    }
+}
+
+mod wire;
+pub use wire::LeanPod;
 
 #[cfg(test)]
 mod tests;

@@ -302,7 +302,8 @@ impl VolcanoMatcher {
         choose: &impl Fn(&View, &BTreeSet<String>) -> Result<(PodRef, T), MatchError>,
         used: &BTreeSet<String>,
     ) -> Option<Result<(PodRef, T), MatchError>> {
-        let list = super::pods::list_node_pods(&self.pods, &self.node);
+        let api = Api::<super::pods::LeanPod>::all(self.pods.clone().into_client());
+        let list = super::pods::list_node_pods(&api, &self.node);
         let pods = match tokio::time::timeout(self.api_timeout, list).await {
             Ok(Ok(pods)) => pods,
             Ok(Err(error)) => {

@@ -15,8 +15,8 @@ use crate::device::faults::FaultLevel;
 use crate::device::health::Snapshot;
 use crate::device::naming::Resource;
 use families::{
-    AllocateLabels, ApiWriteLabels, ChipLabels, DeviceLabels, Families, FaultCodeLabels,
-    FunctionLabels, ReporterLabels, ResourceLabels,
+    AllocateLabels, ApiWriteLabels, ChipLabels, DeviceLabels, Families, FamilyLabels,
+    FaultCodeLabels, FunctionLabels, ReporterLabels, ResetLabels, ResourceLabels,
 };
 
 #[cfg(test)]
@@ -289,6 +289,28 @@ impl Metrics {
     /// Records how long matching an Allocate request to a Volcano pod took.
     pub fn volcano_match(&self, latency: Duration) {
         self.families().volcano_match.observe(latency.as_secs_f64());
+    }
+
+    /// Records a hot reset starting (`family` = the chip family's name).
+    pub fn reset_started(&self, family: &'static str) {
+        let labels = ResetLabels {
+            family,
+            outcome: "attempted",
+        };
+        self.families().resets.get_or_create(&labels).inc();
+    }
+
+    /// Records how a hot reset ended and how long it took.
+    pub fn reset_finished(&self, family: &'static str, ok: bool, took: Duration) {
+        let labels = ResetLabels {
+            family,
+            outcome: if ok { "succeeded" } else { "failed" },
+        };
+        self.families().resets.get_or_create(&labels).inc();
+        self.families()
+            .reset_duration
+            .get_or_create(&FamilyLabels { family })
+            .observe(took.as_secs_f64());
     }
 
     /// Records a Volcano candidate passed over for naming a chip another

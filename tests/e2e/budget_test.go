@@ -1,9 +1,12 @@
 package e2e
 
-// The API request budget (docs/operations.md, "API request budget"): every
-// shipped overlay's plugin on its own simulated node, all against one real
-// kube-apiserver with the shipped RBAC, each holding its own token of the
-// plugin's ServiceAccount so the audit log tells their requests apart.
+// The API request budget (docs/operations.md, "API request budget") and the
+// RBAC audit of every overlay: every shipped overlay's plugin on its own
+// simulated node, all against one real kube-apiserver with every rendered
+// overlay's RBAC and admission policies applied, each holding its own token
+// of the plugin's ServiceAccount, bound to a plugin pod on its node as the
+// DaemonSet's projected token is, so the audit log tells their requests
+// apart and the policies see the node.
 
 import (
 	"context"
@@ -11,16 +14,17 @@ import (
 	"net"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/kubernetes"
 
 	"ascend-device-plugin/tests/e2e/internal/dmapi"
 	"ascend-device-plugin/tests/e2e/internal/manifest"
@@ -35,8 +39,6 @@ const (
 	// its start-up requests; after it, an idle plugin sends nothing until
 	// a heartbeat (5 min) or a watch renewal (30 min) is due.
 	startBurst = 30 * time.Second
-	// credentialID is the audit event's user extra naming the token used.
-	credentialID = "authentication.kubernetes.io/credential-id"
 )
 
 // budgetCase is one overlay run on one simulated node.
@@ -49,18 +51,28 @@ type budgetCase struct {
 	// own Node, the own device-info ConfigMap, mindx-dl-fault-config, and in
 	// Volcano mode the node's pods), one ConfigMap create, one Node patch.
 	start int
+	// claim is what Volcano writes on a pod to give it a device of the
+	// node (Volcano overlays only): annotation key and value, and the
+	// resource and count the pod asks for. An empty value takes the last
+	// healthy device of resource.
+	claim *claim
+}
+
+type claim struct {
+	annotation, value, resource string
+	count                       int64
 }
 
 func budgetCases() []budgetCase {
 	const plain, volcano = 8, 10
 	return []budgetCase{
-		{"910", "910-8", "huawei.com/Ascend910", plain},
-		{"910-volcano", "910-8", "huawei.com/Ascend910", volcano},
-		{"310", "310-4", "huawei.com/Ascend310", plain},
-		{"310-volcano", "310-4", "huawei.com/Ascend310", volcano},
-		{"310p", "310p-duo-vnpu", "huawei.com/Ascend310P", plain},
-		{"310p-volcano", "310p-duo-vnpu", "huawei.com/Ascend310P", volcano},
-		{"310p-dynamic-vnpu", "310p-duo-vnpu", "huawei.com/npu-core", volcano},
+		{"910", "910-8", "huawei.com/Ascend910", plain, nil},
+		{"910-volcano", "910-8", "huawei.com/Ascend910", volcano, &claim{"huawei.com/Ascend910", "", "huawei.com/Ascend910", 1}},
+		{"310", "310-4", "huawei.com/Ascend310", plain, nil},
+		{"310-volcano", "310-4", "huawei.com/Ascend310", volcano, &claim{"huawei.com/Ascend310", "", "huawei.com/Ascend310", 1}},
+		{"310p", "310p-duo-vnpu", "huawei.com/Ascend310P", plain, nil},
+		{"310p-volcano", "310p-duo-vnpu", "huawei.com/Ascend310P", volcano, &claim{"huawei.com/Ascend310P", "", "huawei.com/Ascend310P", 1}},
+		{"310p-dynamic-vnpu", "310p-duo-vnpu", "huawei.com/npu-core", volcano, &claim{"huawei.com/npu-core", "1-vir02", "huawei.com/npu-core", 2}},
 	}
 }
 
@@ -96,47 +108,6 @@ func overlayArgs(t *testing.T, overlay string) []string {
 	return nil
 }
 
-// tokenKubeconfig mints a token of the plugin's ServiceAccount
-// (TokenRequest) and writes a kubeconfig holding it; it returns the path
-// and the token's credential ID as the audit log shows it.
-func tokenKubeconfig(ctx context.Context, t *testing.T, cp *testbed.ControlPlane, dir string) (string, string) {
-	t.Helper()
-	admin := client(t, cp.AdminConfig)
-	ns, name, _ := strings.Cut(cp.ServiceAccount, "/")
-	seconds := int64(3600)
-	tr, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &seconds},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Who the token is, as the API server resolves it (its JTI).
-	review, err := admin.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: tr.Status.Token},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := review.Status.User.Extra[credentialID]
-	if !review.Status.Authenticated || len(ids) != 1 {
-		t.Fatalf("the API server gives the minted token no %s (authenticated %v, extra %v): the audit log could not tell the plugins apart",
-			credentialID, review.Status.Authenticated, review.Status.User.Extra)
-	}
-	base, err := clientcmd.LoadFromFile(cp.SAConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := base.DeepCopy()
-	for _, auth := range kc.AuthInfos {
-		*auth = clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	}
-	path := filepath.Join(dir, "plugin.kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path, ids[0]
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -152,7 +123,7 @@ func requestsBy(events []auditv1.Event, id string) []auditv1.Event {
 	seen := map[string]bool{}
 	var out []auditv1.Event
 	for _, e := range events {
-		ids := e.User.Extra[credentialID]
+		ids := e.User.Extra[testbed.CredentialID]
 		if len(ids) != 1 || ids[0] != id || seen[string(e.AuditID)] {
 			continue
 		}
@@ -165,17 +136,23 @@ func requestsBy(events []auditv1.Event, id string) []auditv1.Event {
 // Every shipped overlay, idle for two minutes after its start, makes no
 // more API requests than its written budget, reads only through watches
 // (no get, no polling), and is silent after its start burst; idle CPU is
-// reported.
+// reported. Then each node gets a fault (a ConfigMap update, an Event) and,
+// on Volcano overlays, a pod with Volcano's claim admitted through the
+// device manager (the pod patches), and the audit log must show each
+// overlay's plugin using every grant of its own rendered role and nothing
+// outside it, with no request refused by RBAC or the admission policies.
 func TestEveryOverlayStaysWithinItsIdleRequestBudget(t *testing.T) {
 	testbed.RequirePlugin(t)
-	ctx := scenario(t, 5*time.Minute)
-	cp := testbed.StartControlPlane(t, testbed.ShippedRBAC(t))
+	ctx := scenario(t, 7*time.Minute)
+	cp := testbed.StartControlPlaneWithPolicies(t, filepath.Join("..", "..", "deploy", "rendered"))
 	admin := client(t, cp.AdminConfig)
+	createNamespace(ctx, t, admin, jobs)
 	type running struct {
 		c       budgetCase
 		node    string
 		id      string
 		started time.Time
+		n       *testbed.Node
 		plugin  *testbed.Plugin
 		cpu0    time.Duration
 	}
@@ -184,9 +161,9 @@ func TestEveryOverlayStaysWithinItsIdleRequestBudget(t *testing.T) {
 		node := fmt.Sprintf("budget-%d", i)
 		createNode(ctx, t, admin, node, fmt.Sprintf("192.0.2.%d", 20+i), nil)
 		n := testbed.StartNode(t)
-		kubeconfig, id := tokenKubeconfig(ctx, t, cp, n.Dir)
+		kubeconfig, tok := testbed.BoundKubeconfig(ctx, t, cp, node, n.Dir)
 		flags := append(overlayArgs(t, c.overlay), fmt.Sprintf("-healthz-address=127.0.0.1:%d", freePort(t)))
-		r := &running{c: c, node: node, id: id, started: time.Now()}
+		r := &running{c: c, node: node, id: tok.CredentialID, started: time.Now(), n: n}
 		r.plugin = n.StartPlugin(t, testbed.PluginOptions{
 			Topology: c.topology, AscendDockerRuntime: true, NodeName: node,
 			Kubeconfig: kubeconfig, StateDir: filepath.Join(n.Dir, "state"), Flags: flags,
@@ -257,4 +234,143 @@ func TestEveryOverlayStaysWithinItsIdleRequestBudget(t *testing.T) {
 			r.c.overlay, r.c.topology, len(reqs), strings.Join(verbs, ", "),
 			(cpu-r.cpu0).Seconds()/idle.Minutes())
 	}
+
+	// Exercise what each mode does beyond idling, then audit each
+	// overlay's requests against its own role.
+	for _, r := range all {
+		exercise(ctx, t, admin, r.c, r.node, r.n, r.plugin)
+	}
+	events, err = rbacaudit.ReadLog(cp.AuditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		auditOverlay(t, r.c.overlay, cp, events, r.id)
+	}
+}
+
+// exercise makes the plugin on node use every right its mode needs: a chip
+// fault (device-info ConfigMap update, an Event about the node) and, in
+// Volcano mode, a pod with Volcano's claim admitted by the device manager
+// (predicate-time and the write-back patched on the pod).
+func exercise(ctx context.Context, t *testing.T, admin *kubernetes.Clientset, c budgetCase, node string, n *testbed.Node, p *testbed.Plugin) {
+	t.Helper()
+	before, err := admin.CoreV1().ConfigMaps("kube-system").Get(ctx, deviceInfoPrefix+node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("%s: its device-info ConfigMap: %v", c.overlay, err)
+	}
+	p.Sim(t, "fault", "raise", "--phy", "0", "--code", faultCode, "--severity", "2")
+	if _, err := waitConfigMapChange(ctx, admin, node, before.ResourceVersion); err != nil {
+		t.Errorf("%s: the fault on chip 0 was not written: %v", c.overlay, err)
+	}
+	if c.claim == nil {
+		return
+	}
+	value := c.claim.value
+	if value == "" {
+		res, err := n.DM.Resources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		healthy := healthyIDs(res, c.claim.resource)
+		if len(healthy) == 0 {
+			t.Fatalf("%s: no healthy %s to claim", c.overlay, c.claim.resource)
+		}
+		value = healthy[len(healthy)-1]
+	}
+	pod := claimPod(ctx, t, admin, "claim-"+node, node, c.claim, value)
+	time.Sleep(watchSettle)
+	if _, err := admitPod(ctx, n, pod); err != nil {
+		t.Errorf("%s: admitting a pod claiming %s=%s: %v", c.overlay, c.claim.annotation, value, err)
+		return
+	}
+	if _, err := waitPod(ctx, admin, pod.Namespace, pod.Name, 10*time.Second, "the plugin's annotations",
+		func(p *corev1.Pod) bool {
+			return p.Annotations[predicateTime] == consumed && p.Annotations[annKltDev] != ""
+		}); err != nil {
+		t.Errorf("%s: %v", c.overlay, err)
+	}
+}
+
+// claimPod creates a pod as Volcano leaves it once bound: on node, asking
+// cl.count of cl.resource, with cl.annotation = value and a predicate time.
+func claimPod(ctx context.Context, t *testing.T, admin *kubernetes.Clientset, name, node string, cl *claim, value string) *corev1.Pod {
+	t.Helper()
+	n := resource.NewQuantity(cl.count, resource.DecimalSI)
+	automount := false
+	res := corev1.ResourceName(cl.resource)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: jobs,
+			Annotations: map[string]string{cl.annotation: value, predicateTime: strconv.FormatInt(time.Now().UnixNano(), 10)},
+		},
+		Spec: corev1.PodSpec{
+			NodeName: node, SchedulerName: "volcano", AutomountServiceAccountToken: &automount,
+			Containers: []corev1.Container{{
+				Name: "main", Image: "infer:1",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{res: *n}, Requests: corev1.ResourceList{res: *n}},
+			}},
+		},
+	}
+	created, err := admin.CoreV1().Pods(jobs).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating pod %s/%s: %v", jobs, name, err)
+	}
+	return created
+}
+
+// waitConfigMapChange waits (healthLimit at most) until node's device-info
+// ConfigMap has another resourceVersion than rv.
+func waitConfigMapChange(ctx context.Context, admin *kubernetes.Clientset, node, rv string) (*corev1.ConfigMap, error) {
+	ctx, cancel := context.WithTimeout(ctx, healthLimit)
+	defer cancel()
+	for {
+		cm, err := admin.CoreV1().ConfigMaps("kube-system").Get(ctx, deviceInfoPrefix+node, metav1.GetOptions{})
+		if err == nil && cm.ResourceVersion != rv {
+			return cm, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ConfigMap %s%s unchanged within %v (last error %v)", deviceInfoPrefix, node, healthLimit, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// auditOverlay checks the requests of token id against the role of
+// deploy/rendered/<overlay>.yaml: every grant used, nothing refused, and
+// nothing allowed only by another overlay's role applied to the same API
+// server.
+func auditOverlay(t *testing.T, overlay string, cp *testbed.ControlPlane, events []auditv1.Event, id string) {
+	t.Helper()
+	objs, err := manifest.Read(filepath.Join("..", "..", "deploy", "rendered", overlay+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, name, _ := strings.Cut(cp.ServiceAccount, "/")
+	grants, problems, err := rbacaudit.Grants(objs, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: the role is not minimal: %s", overlay, p)
+	}
+	r := rbacaudit.CheckBy(grants, events, func(e auditv1.Event) bool {
+		ids := e.User.Extra[testbed.CredentialID]
+		return len(ids) == 1 && ids[0] == id
+	})
+	for _, f := range r.Forbidden {
+		t.Errorf("%s: refused (RBAC or admission policy): %s", overlay, f)
+	}
+	for _, u := range r.Uncovered {
+		t.Errorf("%s: a request its own role does not allow: %s", overlay, u)
+	}
+	for _, g := range r.Unexercised {
+		t.Errorf("%s: the role is not minimal: no request used %s", overlay, g)
+	}
+	var used []string
+	for _, g := range grants {
+		used = append(used, fmt.Sprintf("%s %s=%d", g.Verb, g.Resource, r.Exercised[g]))
+	}
+	t.Logf("REPORT rbac %-18s %3d requests; grants used: %s", overlay, r.Requests, strings.Join(used, ", "))
 }

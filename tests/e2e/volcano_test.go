@@ -30,9 +30,12 @@ const (
 	watchSettle = time.Second
 	// podWait is the plugin's default --pod-wait-timeout.
 	podWait = 3 * time.Second
-	// faultCode is graded Unhealthy by the built-in table (and, unknown,
-	// by the SeparateNPU default at severity 2).
-	faultCode = "80E01801"
+	// faultCode is graded Unhealthy by the built-in table (RestartBusiness;
+	// unknown, by the SeparateNPU default at severity 2) and has no
+	// FaultFrequency rule: the scenario raises it on one chip in several
+	// steps, and a code with a rule (80E01801: twice in 24 h) would isolate
+	// that chip for good, as upstream's shipped rules do.
+	faultCode = "8C204E00"
 )
 
 // chipMap is what the node's kubelet IDs stand for: kubelet ID -> the real
@@ -173,8 +176,9 @@ func (c *cluster) step(t *testing.T, name string, f func(t *testing.T)) {
 // explains is refused with nothing patched; the device-info ConfigMap,
 // node labels and annotations, ManuallySeparateNPU, Events and the
 // fault-code ConfigMap; the kubelet-ID -> chip map survives plugin crashes
-// with and without its state file; and the audit log shows the shipped
-// role is exactly what the plugin used.
+// with and without its state file; a chip another pod holds is refused to
+// a second or forged claim; and the audit log shows the shipped role is
+// exactly what the plugin used.
 func TestClusterVolcanoNodeWithTheShippedRBAC(t *testing.T) {
 	testbed.RequirePlugin(t)
 	ctx := scenario(t, 5*time.Minute)
@@ -206,6 +210,9 @@ func TestClusterVolcanoNodeWithTheShippedRBAC(t *testing.T) {
 	c.step(t, "manually-separate-npu", c.manuallySeparate)
 	c.step(t, "events-about-the-node", c.events)
 	c.step(t, "fault-code-configmap", c.faultCodeConfigMap)
+	// After the steps that need a chip free of allocations: it takes the
+	// last one.
+	c.step(t, "a-chip-another-pod-holds-is-refused-and-nothing-is-lost", c.busyChips)
 	c.step(t, "health-follows-the-real-chip", func(t *testing.T) {
 		c.need(t, "allocate-uses-volcanos-chips-and-writes-back")
 		c.faultsFollowTheMap(t, "before any restart")
@@ -385,5 +392,93 @@ func (c *cluster) refusals(t *testing.T) {
 	}
 	if after := c.resourceVersions(t); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("an unexplained Allocate patched pods: resource versions %v -> %v", before, after)
+	}
+}
+
+// busyChips: a second claim on a chip a running pod holds is refused, naming
+// chip and holder; a forged claim (bound directly, an older predicate-time
+// so it would be chosen first) cannot take a held chip nor the honest
+// pod's Allocate; the holder keeps its chips and nothing leaks.
+func (c *cluster) busyChips(t *testing.T) {
+	c.need(t, "allocate-uses-volcanos-chips-and-writes-back")
+	holder := jobs + "/vc-a"
+	// After the fault steps: every chip healthy at the device manager.
+	if _, err := c.n.WaitResources(c.ctx, "8 healthy chips", testbed.Allocatable(ascend910, 8)); err != nil {
+		t.Fatal(err)
+	}
+	admitRefused := func(pod *corev1.Pod, chip string) {
+		t.Helper()
+		_, err := admitPod(c.ctx, c.n, pod)
+		if err == nil {
+			_ = c.n.DM.Terminate(c.ctx, string(pod.UID))
+			t.Errorf("%s, claiming %s which %s holds, was admitted", pod.Name, chip, holder)
+			return
+		}
+		msg := pluginMessage(err)
+		if !refused(err) || !strings.Contains(msg, holder) || !strings.Contains(msg, lastField(chip)) {
+			t.Errorf("%s claiming %s: err = %v, want a refusal naming the chip and %s", pod.Name, chip, err, holder)
+			return
+		}
+		t.Logf("refused: %s", msg)
+	}
+	before, err := c.n.DM.Resources(c.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Two pods claim chip 6: vc-a holds it, the second is refused.
+	second := volcanoPod(c.ctx, t, c.admin, "vc-second", c.node, []string{chipName(6)}, time.Now().UnixNano())
+	time.Sleep(watchSettle)
+	admitRefused(second, chipName(6))
+	deletePod(c.ctx, t, c.admin, second)
+
+	// A forged claim on chip 7 (vc-a's), predicted earlier than the honest
+	// pod that Volcano gave chip 5: the honest Allocate gets chip 5.
+	base := time.Now().UnixNano()
+	forged := volcanoPod(c.ctx, t, c.admin, "vc-forged", c.node, []string{chipName(7)}, base-int64(time.Hour))
+	honest := volcanoPod(c.ctx, t, c.admin, "vc-honest", c.node, []string{chipName(5)}, base)
+	time.Sleep(watchSettle)
+	a, err := admitPod(c.ctx, c.n, honest)
+	if err != nil {
+		t.Fatalf("admitting the honest pod (Volcano chose %s) next to a forged claim: %v", chipName(5), err)
+	}
+	if got := visible(a); !equal(got, []string{"5"}) {
+		t.Errorf("the honest pod got chips %v, want Volcano's [5] (the forged claim on held chip 7 must be passed over)", got)
+	}
+	pod, err := waitPod(c.ctx, c.admin, jobs, honest.Name, 10*time.Second, "write-back", writtenBack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.keep(t, pod, a.Containers[0].Devices[ascend910], []string{chipName(5)})
+	admitRefused(forged, chipName(7))
+	deletePod(c.ctx, t, c.admin, forged)
+
+	// Nothing lost: vc-a still has its kubelet IDs, the node still has its
+	// eight healthy chips, and one Event names the conflict.
+	resp := listPodResources(c.ctx, t, c.n)
+	ids, ok := devicesOf(resp, jobs, "vc-a", "main", ascend910)
+	if !ok || len(ids) != 2 {
+		t.Errorf("vc-a's devices in pod-resources after the refusals: %v (found %v), want its 2", ids, ok)
+	}
+	after, err := c.n.DM.Resources(c.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(healthyIDs(after, ascend910)), len(healthyIDs(before, ascend910)); got != want {
+		t.Errorf("healthy %s: %d after the refusals, %d before", ascend910, got, want)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	for {
+		evs, err := c.admin.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=NPUChipConflict"})
+		if err == nil && len(evs.Items) > 0 && strings.Contains(evs.Items[0].Message, holder) {
+			t.Logf("Event: %s", evs.Items[0].Message)
+			break
+		}
+		if ctx.Err() != nil {
+			t.Errorf("no NPUChipConflict Event naming %s within 10s (last error %v)", holder, err)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -6,9 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The plugin binary under test.
+/// The plugin binary under test: this build's, or `ADP_PLUGIN_BIN` (the
+/// memory benchmark of docs/benchmarks.md runs a release build so).
 pub fn plugin_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ascend-device-plugin"))
+    std::env::var_os("ADP_PLUGIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ascend-device-plugin")))
 }
 
 /// `target/<profile>/` (tests run from `target/<profile>/deps/`).
@@ -133,3 +136,27 @@ pub fn sim(state: &Path, args: &[&str]) {
 }
 pub mod apiserver;
 pub mod node;
+
+/// The string list a CEL variable of a shipped admission policy holds, e.g.
+/// `policy_list("admission-policy", "ownLabels")`: the quoted strings
+/// between the `[` and `]` that follow `- name: <variable>` in
+/// `deploy/components/<component>/policy.yaml`.
+pub fn policy_list(component: &str, variable: &str) -> std::collections::BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/components")
+        .join(component)
+        .join("policy.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let marker = format!("- name: {variable}\n");
+    let at = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{}: no variable {variable}", path.display()));
+    let rest = &text[at + marker.len()..];
+    let open = rest.find('[').unwrap();
+    let close = open + rest[open..].find(']').unwrap();
+    rest[open + 1..close]
+        .split(',')
+        .map(|item| item.trim().trim_matches('\'').to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}

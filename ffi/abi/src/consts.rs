@@ -38,6 +38,9 @@ pub const HCCS_MAX_PCS_NUM: usize = 16;
 pub const HCCS_RES_PCS_NUM: usize = 64;
 /// Error code list length callers pass to `dcmi_get_device_errorcode_v2`.
 pub const DCMI_ERROR_CODE_MAX_COUNT: usize = 128;
+/// Most entries `dcmi_get_device_resource_info` writes into its process
+/// array (the call takes no length; callers pass an array this long).
+pub const DCMI_MAX_PROC_NUM: usize = 32;
 /// Buffer length callers pass to `dcmi_get_product_type` (this header's name).
 pub const DCMI_PRODUCT_TYPE_LEN: usize = 65;
 /// Buffer length callers pass to `dcmi_get_dcmi_version` (this header's name).

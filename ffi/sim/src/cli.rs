@@ -29,6 +29,13 @@ commands:
   chaos set MODE[,MODE]                  modes: negative-count, count-overflow,
                                          no-nul, bad-utf8, bad-ids, hang
   chaos clear
+  proc set --phy N --count K             K processes use the chip (0 = free)
+  reset-inject fail --phy N              in-band resets of the chip fail (-8015)
+  reset-inject hang --phy N              a reset chip never finishes booting (status 2)
+  reset-inject clear --phy N             resets of the chip work again
+  reset-inject boot-ms --ms N            boot time after a reset (status 0,1,2,3 then 16)
+  outband down --phy N                   out-of-band channel down (state 0, reset fails)
+  outband up --phy N
   reset                                  no faults, no chaos
   show                                   print the state
   topologies                             list the built-in topologies
@@ -306,6 +313,56 @@ fn plan(words: &[&str], line: &mut Line) -> Result<Edit, CliError> {
             state.chaos = Some(Default::default());
             "chaos cleared\n".to_owned()
         }),
+        ["proc", "set"] => {
+            let phy = line.phy()?;
+            let count: u32 = line.need("count", "a process count")?;
+            Box::new(move |state| {
+                if count == 0 {
+                    state.processes.remove(&phy);
+                } else {
+                    state.processes.insert(phy, count);
+                }
+                format!("{count} processes on phy {phy}\n")
+            })
+        }
+        ["reset-inject", action @ ("fail" | "hang" | "clear")] => {
+            let phy = line.phy()?;
+            let action = (*action).to_owned();
+            Box::new(move |state| {
+                let reset = &mut state.reset;
+                match action.as_str() {
+                    "fail" => reset.fail.insert(phy),
+                    "hang" => reset.hang.insert(phy),
+                    _ => reset.fail.remove(&phy) | reset.hang.remove(&phy),
+                };
+                format!("resets of phy {phy}: {action}\n")
+            })
+        }
+        ["reset-inject", "boot-ms"] => {
+            let ms: u64 = line.need("ms", "milliseconds")?;
+            if ms > 600_000 {
+                return Err(usage(format!("--ms {ms} is over 600000")));
+            }
+            Box::new(move |state| {
+                state.reset.boot_ms = ms;
+                format!("a reset chip boots in {ms} ms\n")
+            })
+        }
+        ["outband", action @ ("down" | "up")] => {
+            let phy = line.phy()?;
+            let down = *action == "down";
+            Box::new(move |state| {
+                if down {
+                    state.reset.outband_down.insert(phy);
+                } else {
+                    state.reset.outband_down.remove(&phy);
+                }
+                format!(
+                    "out-of-band channel of phy {phy} {}\n",
+                    if down { "down" } else { "up" }
+                )
+            })
+        }
         ["reset"] => Box::new(|state| {
             *state = FaultState {
                 chaos: Some(Default::default()),
@@ -407,6 +464,22 @@ fn show(path: &Path, state: &FaultState) -> String {
         Some(modes) => list(modes.iter().map(ToString::to_string).collect()),
     };
     let _ = writeln!(out, "chaos: {chaos}");
+    let pairs = |map: &BTreeMap<u32, u32>| {
+        list(
+            map.iter()
+                .map(|(phy, n)| format!("phy {phy} = {n}"))
+                .collect(),
+        )
+    };
+    let phys = |set: &std::collections::BTreeSet<u32>| {
+        list(set.iter().map(|phy| format!("phy {phy}")).collect())
+    };
+    let _ = writeln!(out, "processes: {}", pairs(&state.processes));
+    let _ = writeln!(out, "resets done: {}", pairs(&state.resets));
+    let _ = writeln!(out, "reset boot time: {} ms", state.reset.boot_ms);
+    let _ = writeln!(out, "reset fails: {}", phys(&state.reset.fail));
+    let _ = writeln!(out, "reset hangs: {}", phys(&state.reset.hang));
+    let _ = writeln!(out, "out-of-band down: {}", phys(&state.reset.outband_down));
     out
 }
 
@@ -437,6 +510,9 @@ mod tests {
         assert!(usage_error("chaos set sideways").contains("\"sideways\""));
         assert!(usage_error("fault explode --phy 1").contains("fault explode"));
         assert!(usage_error("net down --phy").contains("--phy needs a value"));
+        assert!(usage_error("proc set --phy 1").contains("--count"));
+        assert!(usage_error("reset-inject boot-ms --ms 600001").contains("--ms 600001"));
+        assert!(usage_error("reset-inject explode --phy 1").contains("reset-inject explode"));
     }
 
     #[test]

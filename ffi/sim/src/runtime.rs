@@ -59,6 +59,8 @@ pub(crate) struct Sim {
     pub multi_die_policy: u32,
     pub spod_status: BTreeMap<(u32, u32), u32>,
     pub event_serial: c_int,
+    /// When each chip was last reset (its boot status counts from there).
+    pub booting: BTreeMap<u32, Instant>,
 }
 
 static SIM: Mutex<Option<Sim>> = Mutex::new(None);
@@ -155,6 +157,50 @@ impl Sim {
         Ok((card, chip))
     }
 
+    /// A reset of chip `phy` took effect: its faults and health override are
+    /// gone, it starts booting, and the reset is counted. Recorded in the
+    /// state file too, so `ascend-sim` sees it and a later edit does not
+    /// bring the faults back.
+    pub fn reset_chip(&mut self, phy: u32) {
+        let edit = |state: &mut FaultState| {
+            state.faults.remove(&phy);
+            state.health.remove(&phy);
+            *state.resets.entry(phy).or_default() += 1;
+        };
+        self.booting.insert(phy, Instant::now());
+        match &self.state_path {
+            Some(path) => match FaultState::edit_locked(path, edit) {
+                Ok((state, bytes)) => {
+                    self.state = state;
+                    self.state_bytes = Some(bytes);
+                }
+                Err(error) => {
+                    eprintln!("dcmi-sim: cannot record the reset of phy {phy}: {error}");
+                    edit(&mut self.state);
+                }
+            },
+            None => edit(&mut self.state),
+        }
+        notify_changed();
+    }
+
+    /// `dcmi_get_device_boot_status` of chip `phy` now.
+    pub fn boot_status(&self, phy: u32) -> u32 {
+        let Some(since) = self.booting.get(&phy) else {
+            return dcmi_abi::DCMI_SYSTEM_START_FINISH;
+        };
+        if self.state.reset.hang.contains(&phy) {
+            return dcmi_abi::DCMI_BOOT_STATUS_OS;
+        }
+        let total = u128::from(self.state.reset.boot_ms);
+        let elapsed = since.elapsed().as_millis();
+        if elapsed >= total {
+            return dcmi_abi::DCMI_SYSTEM_START_FINISH;
+        }
+        // Four equal steps: uninit, BIOS, OS, finish.
+        u32::try_from(elapsed * 4 / total).unwrap_or(dcmi_abi::DCMI_BOOT_STATUS_FINISH)
+    }
+
     /// Where created vNPUs persist (`<state>.vnpu.json`), if a state file is set.
     pub fn vnpu_store_path(&self) -> Option<PathBuf> {
         self.state_path.as_ref().map(|path| {
@@ -217,6 +263,7 @@ pub(crate) fn init() -> Result<(), c_int> {
         multi_die_policy: 0,
         spod_status: BTreeMap::new(),
         event_serial: 0,
+        booting: BTreeMap::new(),
     };
     if let Some(path) = sim.vnpu_store_path()
         && let Some(stored) = vnpu::load_store(&path, &sim.topology.name)

@@ -91,6 +91,44 @@ pub struct FaultState {
     /// Chaos modes; absent = `ASCEND_SIM_CHAOS` decides, `[]` = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chaos: Option<BTreeSet<ChaosMode>>,
+    /// Processes running on a chip (`dcmi_get_device_resource_info`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub processes: BTreeMap<u32, u32>,
+    /// How resets behave.
+    #[serde(skip_serializing_if = "ResetSettings::is_default")]
+    pub reset: ResetSettings,
+    /// Resets the library carried out, per chip (written by the library).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub resets: BTreeMap<u32, u32>,
+}
+
+/// How `dcmi_set_device_reset` and the boot status behave.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResetSettings {
+    /// How long a reset chip takes to boot: its boot status goes 0, 1, 2, 3
+    /// in equal steps, then 16 (started). 0 = started at once.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub boot_ms: u64,
+    /// Chips whose in-band reset fails (-8015).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub fail: BTreeSet<u32>,
+    /// Chips that hang in boot after a reset (status 2, OS, for good).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub hang: BTreeSet<u32>,
+    /// Chips whose out-of-band channel is down (state 0, out-band reset fails).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub outband_down: BTreeSet<u32>,
+}
+
+impl ResetSettings {
+    fn is_default(&self) -> bool {
+        *self == ResetSettings::default()
+    }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Why the state file could not be used.
@@ -148,6 +186,34 @@ impl FaultState {
                 path: path.to_owned(),
                 reason,
             })
+    }
+
+    /// Loads, edits and atomically rewrites the file under its lock file
+    /// (`<path>.lock`), so concurrent editors (`ascend-sim`, the library
+    /// recording a reset) never lose each other's change. Returns the new
+    /// state and the bytes written.
+    pub fn edit_locked(
+        path: &Path,
+        edit: impl FnOnce(&mut FaultState),
+    ) -> Result<(FaultState, Vec<u8>), StateError> {
+        let io = |source| StateError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut lock_name = path.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(lock_name))
+            .map_err(io)?;
+        lock.lock().map_err(io)?;
+        let mut state = FaultState::load(path)?.unwrap_or_default();
+        edit(&mut state);
+        state.save(path)?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        Ok((state, bytes))
     }
 
     /// Writes the file atomically (temporary file + rename).

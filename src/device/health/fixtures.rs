@@ -8,11 +8,11 @@ use crate::device::faults::FaultTable;
 
 pub fn snapshot(n: u32, unhealthy: &[u32]) -> Snapshot {
     let mut tracker = Tracker::new(
-        Policy {
-            table: Arc::new(FaultTable::builtin()),
-            auto_stowing: true,
-            linkdown_timeout: std::time::Duration::from_secs(30),
-        },
+        Policy::new(
+            Arc::new(FaultTable::builtin()),
+            true,
+            std::time::Duration::from_secs(30),
+        ),
         0..n,
     );
     for &phy_id in unhealthy {

@@ -3,11 +3,11 @@
 use super::*;
 
 fn policy(auto_stowing: bool) -> Policy {
-    Policy {
-        table: Arc::new(FaultTable::builtin()),
+    Policy::new(
+        Arc::new(FaultTable::builtin()),
         auto_stowing,
-        linkdown_timeout: Duration::from_secs(30),
-    }
+        Duration::from_secs(30),
+    )
 }
 
 fn reading(phy_id: u32, codes: &[u32]) -> Reading {
@@ -199,4 +199,211 @@ fn a_new_table_regrades_active_codes() {
     let (table, _) = FaultTable::parse(relaxed.as_bytes(), 1 << 20).unwrap();
     assert!(tracker.set_table(Arc::new(table), 2_000));
     assert!(tracker.snapshot().is_healthy(0));
+}
+
+mod recovery {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::device::upgrade::{ReasonCode, UpgradeReason, UpgradeType};
+
+    const NOT_HANDLE: u32 = 0x80E2_1007;
+    const PRE_SEPARATE: u32 = 0x8118_043C;
+    const HBM: u32 = 0x80E0_1801;
+    const UNKNOWN: u32 = 0x1234_5678;
+    const HOUR: u64 = 3_600_000;
+
+    fn tracker(n: u32) -> Tracker {
+        Tracker::new(policy(true), 0..n)
+    }
+
+    /// `code` appears on chip `phy` at `at` and is gone a minute later.
+    fn flap(tracker: &mut Tracker, phy: u32, code: u32, at: u64) {
+        tracker.apply(reading(phy, &[code]), at);
+        tracker.apply(reading(phy, &[]), at + 60_000);
+    }
+
+    /// Recovery spec §1.1/§1.5, one row per level: a code of that level
+    /// alone makes the chip Healthy or not, and PreSeparateNPU is Healthy
+    /// exactly while a pod holds the chip.
+    #[test]
+    fn every_level_grades_the_chip_as_the_level_table_says() {
+        let table = FaultTable::builtin();
+        let rows = [
+            (FaultLevel::NotHandleFault, true, true),
+            (FaultLevel::SubHealth, true, true),
+            (FaultLevel::RestartRequest, false, false),
+            (FaultLevel::RestartBusiness, false, false),
+            (FaultLevel::FreeRestartNPU, false, false),
+            (FaultLevel::RestartNPU, false, false),
+            (FaultLevel::PreSeparateNPU, false, true),
+            (FaultLevel::SeparateNPU, false, false),
+        ];
+        for (level, free, held) in rows {
+            let code = table
+                .iter()
+                .find(|(c, l)| *l == level && !is_network(*c))
+                .map(|(c, _)| c.0)
+                .unwrap_or_else(|| panic!("no {level} code in the table"));
+            let mut tracker = tracker(1);
+            tracker.apply(reading(0, &[code]), 1);
+            let chip = tracker.snapshot().chips[&0].clone();
+            assert_eq!(chip.level, level);
+            assert_eq!(chip.healthy, free, "{level}, chip free");
+            tracker.set_in_use(BTreeSet::from([0]), 2);
+            assert_eq!(tracker.snapshot().is_healthy(0), held, "{level}, chip held");
+        }
+        let mut tracker = tracker(1);
+        tracker.set_manual(BTreeSet::from([0]), 1);
+        tracker.set_in_use(BTreeSet::from([0]), 2);
+        assert_eq!(
+            tracker.snapshot().chips[&0].level,
+            FaultLevel::ManuallySeparateNPU
+        );
+        assert!(!tracker.snapshot().is_healthy(0));
+    }
+
+    #[test]
+    fn an_unknown_code_is_not_hidden_by_a_known_mild_one() {
+        let mut tracker = tracker(1);
+        tracker.apply(reading(0, &[NOT_HANDLE, UNKNOWN]), 1);
+        let chip = &tracker.snapshot().chips[&0];
+        assert_eq!(chip.level, FaultLevel::SeparateNPU);
+        assert!(!chip.healthy);
+    }
+
+    #[test]
+    fn a_once_fault_counts_until_the_cycle_ends() {
+        let mut tracker = tracker(1);
+        assert!(tracker.note_once(0, unhealthy_code(), 1));
+        assert!(!tracker.snapshot().is_healthy(0));
+        tracker.apply(reading(0, &[]), 2);
+        assert!(!tracker.snapshot().is_healthy(0), "still this cycle");
+        assert!(tracker.end_cycle(3));
+        assert!(tracker.snapshot().is_healthy(0));
+    }
+
+    #[test]
+    fn pre_separate_stays_healthy_while_a_pod_holds_the_chip() {
+        let mut tracker = tracker(2);
+        tracker.apply(reading(0, &[PRE_SEPARATE]), 1);
+        tracker.apply(reading(1, &[PRE_SEPARATE]), 1);
+        tracker.set_in_use(BTreeSet::from([0]), 2);
+        let snapshot = tracker.snapshot();
+        assert!(snapshot.is_healthy(0));
+        assert!(!snapshot.is_healthy(1));
+        assert_eq!(snapshot.chips[&0].level, FaultLevel::PreSeparateNPU);
+        // A worse fault on a held chip is not excused.
+        tracker.apply(reading(0, &[PRE_SEPARATE, unhealthy_code()]), 3);
+        assert!(!tracker.snapshot().is_healthy(0));
+        tracker.set_in_use(BTreeSet::new(), 4);
+        tracker.apply(reading(0, &[PRE_SEPARATE]), 5);
+        assert!(!tracker.snapshot().is_healthy(0));
+    }
+
+    #[test]
+    fn a_whole_card_goes_unhealthy_with_any_of_its_chips() {
+        let mut policy = policy(true);
+        policy.whole_cards = vec![vec![0, 1], vec![2, 3]];
+        let mut tracker = Tracker::new(policy, 0..4);
+        tracker.apply(reading(1, &[unhealthy_code()]), 1);
+        let snapshot = tracker.snapshot();
+        assert!(!snapshot.is_healthy(0) && !snapshot.is_healthy(1));
+        assert!(snapshot.is_healthy(2) && snapshot.is_healthy(3));
+    }
+
+    #[test]
+    fn a_resetting_chip_is_unhealthy_for_exactly_the_reset() {
+        let mut tracker = tracker(4);
+        tracker.set_resetting(BTreeSet::from([0, 1]), 1);
+        let snapshot = tracker.snapshot();
+        assert!(!snapshot.is_healthy(0) && snapshot.chips[&0].resetting);
+        assert!(snapshot.is_healthy(2));
+        tracker.set_resetting(BTreeSet::new(), 2);
+        assert!(tracker.snapshot().is_healthy(0));
+    }
+
+    #[test]
+    fn repeated_hbm_faults_isolate_the_chip_until_an_operator_releases_it() {
+        let mut tracker = tracker(2);
+        flap(&mut tracker, 1, HBM, HOUR);
+        assert!(tracker.snapshot().is_healthy(1));
+        flap(&mut tracker, 1, HBM, 2 * HOUR);
+        let chip = tracker.snapshot().chips[&1].clone();
+        assert!(chip.manually_separated && !chip.healthy);
+        assert_eq!(chip.level, FaultLevel::ManuallySeparateNPU);
+        assert_eq!(chip.reasons[0].kind, UpgradeType::FaultFrequency);
+        tracker.apply(reading(1, &[NOT_HANDLE]), 2 * HOUR + 120_000);
+        let fault = &tracker.snapshot().chips[&1].faults[0];
+        assert_eq!(
+            fault.level,
+            FaultLevel::ManuallySeparateNPU,
+            "a code's reported level folds in the rule's"
+        );
+        tracker.apply(reading(1, &[]), 2 * HOUR + 180_000);
+        // The ConfigMap does not list it yet: that is no release.
+        tracker.set_manual(BTreeSet::new(), 3 * HOUR);
+        assert!(tracker.snapshot().chips[&1].manually_separated);
+        // Written, then an operator deletes the name.
+        tracker.set_manual(BTreeSet::from([1]), 3 * HOUR);
+        assert!(tracker.snapshot().chips[&1].manually_separated);
+        tracker.set_manual(BTreeSet::new(), 4 * HOUR);
+        let chip = &tracker.snapshot().chips[&1];
+        assert!(!chip.manually_separated && chip.healthy && chip.reasons.is_empty());
+    }
+
+    #[test]
+    fn an_operator_can_isolate_a_healthy_chip_at_run_time() {
+        let mut tracker = tracker(2);
+        tracker.set_manual(BTreeSet::from([0]), HOUR);
+        let chip = &tracker.snapshot().chips[&0];
+        assert!(chip.manually_separated && !chip.healthy);
+        assert_eq!(chip.reasons[0].code, ReasonCode::Autofill);
+        tracker.set_manual(BTreeSet::new(), 2 * HOUR);
+        assert!(tracker.snapshot().is_healthy(0));
+    }
+
+    #[test]
+    fn isolation_read_back_at_start_is_kept_and_unlisted_isolation_dropped() {
+        let mut tracker = tracker(3);
+        assert!(!tracker.snapshot().isolation_loaded);
+        let reason = |level| UpgradeReason {
+            code: ReasonCode::Code(crate::device::faults::FaultCode(HBM)),
+            level,
+            kind: UpgradeType::FaultFrequency,
+            time_ms: HOUR,
+        };
+        let reasons = BTreeMap::from([
+            (0, vec![reason(FaultLevel::ManuallySeparateNPU)]),
+            (2, vec![reason(FaultLevel::ManuallySeparateNPU)]),
+        ]);
+        tracker.load_isolation(BTreeSet::from([0, 1]), reasons, 2 * HOUR);
+        let snapshot = tracker.snapshot();
+        assert!(snapshot.isolation_loaded);
+        assert_eq!(
+            snapshot.chips[&0].reasons[0].kind,
+            UpgradeType::FaultFrequency
+        );
+        assert_eq!(
+            snapshot.chips[&1].reasons[0].kind,
+            UpgradeType::FaultAutofill
+        );
+        assert!(!snapshot.is_healthy(0) && !snapshot.is_healthy(1));
+        assert!(snapshot.is_healthy(2) && snapshot.chips[&2].reasons.is_empty());
+    }
+
+    #[test]
+    fn a_long_link_down_makes_the_network_unhealthy_through_the_duration_rule() {
+        let mut policy = policy(true);
+        policy.linkdown_timeout = Duration::from_secs(3_600);
+        let mut tracker = Tracker::new(policy, 0..1);
+        let link = crate::device::faults::LINK_DOWN.0;
+        tracker.apply(reading(0, &[link]), HOUR);
+        assert!(tracker.snapshot().chips[&0].network_healthy);
+        assert_eq!(tracker.next_deadline(), Some(HOUR + 20_001));
+        tracker.tick(HOUR + 20_001);
+        let chip = &tracker.snapshot().chips[&0];
+        assert!(!chip.network_healthy);
+        assert!(chip.healthy, "a network fault leaves the chip's own health");
+    }
 }

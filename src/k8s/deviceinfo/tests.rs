@@ -156,7 +156,10 @@ async fn operator_separation_is_read_back_honoured_and_kept() {
     let mut state = WriterState::default();
     sync_once(&mut h, Some(&current), &mut state).await.unwrap();
     match h.commands.try_recv().unwrap() {
-        MonitorCommand::SetManuallySeparated(phys) => assert_eq!(phys, BTreeSet::from([1])),
+        MonitorCommand::LoadIsolation { listed, reasons } => {
+            assert_eq!(listed, BTreeSet::from([1]));
+            assert!(reasons.is_empty());
+        }
         other => panic!("{other:?}"),
     }
     let writes = log.writes();
@@ -184,6 +187,107 @@ async fn operator_separation_is_read_back_honoured_and_kept() {
             .unwrap()
             .contains("Ascend910-1,")
     );
+}
+
+fn isolated_snapshot(listed: &[u32]) -> Snapshot {
+    use crate::device::faults::{FaultCode, FaultLevel};
+    use crate::device::upgrade::{ReasonCode, UpgradeReason, UpgradeType};
+    let mut snapshot = mock::snapshot(8, &[]);
+    snapshot.isolation_loaded = true;
+    snapshot.listed = listed.iter().copied().collect();
+    let chip = snapshot.chips.get_mut(&3).unwrap();
+    chip.healthy = false;
+    chip.manually_separated = true;
+    chip.level = FaultLevel::ManuallySeparateNPU;
+    chip.reasons = vec![UpgradeReason {
+        code: ReasonCode::Code(FaultCode(0x80E0_1801)),
+        level: FaultLevel::ManuallySeparateNPU,
+        kind: UpgradeType::FaultFrequency,
+        time_ms: 1_760_000_000_000,
+    }];
+    snapshot
+}
+
+#[tokio::test]
+async fn persisted_reasons_are_read_back_once_at_start() {
+    let current = existing(json!({
+        "ManuallySeparateNPU": "Ascend910-3",
+        "UpgradeFaultReason": r#"{"Ascend910-3":[{"upgrade_time":1760000000000,"fault_code":"80e01801","fault_level":"ManuallySeparateNPU","upgrade_type":"FaultFrequency"}],"Ascend910-99":[]}"#,
+    }));
+    let (client, _log) = mock::client(mock::echo);
+    let mut h = harness(
+        client,
+        mock::snapshot(8, &[]),
+        Usage::default(),
+        Assignments::default(),
+    );
+    let mut state = WriterState::default();
+    sync_once(&mut h, Some(&current), &mut state).await.unwrap();
+    match h.commands.try_recv().unwrap() {
+        MonitorCommand::LoadIsolation { listed, reasons } => {
+            assert_eq!(listed, BTreeSet::from([3]));
+            assert_eq!(reasons.keys().copied().collect::<Vec<_>>(), [3]);
+            assert_eq!(reasons[&3][0].time_ms, 1_760_000_000_000);
+        }
+        other => panic!("{other:?}"),
+    }
+    sync_once(&mut h, Some(&current), &mut state).await.unwrap();
+    while let Ok(command) = h.commands.try_recv() {
+        assert!(
+            !matches!(command, MonitorCommand::LoadIsolation { .. }),
+            "only once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_chip_isolated_by_a_rule_is_written_with_its_reason() {
+    let (client, log) = mock::client(mock::echo);
+    let mut h = harness(
+        client,
+        isolated_snapshot(&[]),
+        Usage::default(),
+        Assignments::default(),
+    );
+    let mut state = WriterState::default();
+    let current = existing(json!({"ManuallySeparateNPU": ""}));
+    sync_once(&mut h, Some(&current), &mut state).await.unwrap();
+    let put = &log.writes()[0];
+    assert_eq!(put.body["data"]["ManuallySeparateNPU"], "Ascend910-3");
+    assert_eq!(
+        put.body["data"]["UpgradeFaultReason"],
+        r#"{"Ascend910-3":[{"upgrade_time":1760000000000,"fault_code":"80e01801","fault_level":"ManuallySeparateNPU","upgrade_type":"FaultFrequency"}]}"#
+    );
+    let list = device_list(put.body["data"]["DeviceInfoCfg"].as_str().unwrap());
+    assert_eq!(list["huawei.com/Ascend910-Unhealthy"], "Ascend910-3");
+}
+
+#[tokio::test]
+async fn a_snapshot_behind_the_operators_edit_never_writes_the_old_list_back() {
+    let (client, log) = mock::client(mock::echo);
+    // The snapshot still has the list [3]; the operator just emptied it.
+    let mut h = harness(
+        client,
+        isolated_snapshot(&[3]),
+        Usage::default(),
+        Assignments::default(),
+    );
+    let mut state = WriterState::default();
+    let listed = existing(json!({"ManuallySeparateNPU": "Ascend910-3"}));
+    sync_once(&mut h, Some(&listed), &mut state).await.unwrap();
+    let before = log.writes().len();
+    let edited = existing(json!({"ManuallySeparateNPU": ""}));
+    state.written = None; // the watch has moved past our write
+    sync_once(&mut h, Some(&edited), &mut state).await.unwrap();
+    let released = std::iter::from_fn(|| h.commands.try_recv().ok())
+        .any(|c| matches!(c, MonitorCommand::SetManuallySeparated(ref p) if p.is_empty()));
+    assert!(released, "the release reaches the monitor");
+    for write in &log.writes()[before..] {
+        assert_eq!(
+            write.body["data"]["ManuallySeparateNPU"], "",
+            "the operator's empty list is not overwritten"
+        );
+    }
 }
 
 #[tokio::test]
@@ -402,15 +506,17 @@ async fn needs_write_also_restores_a_missing_label_or_key() {
         5,
     );
     let cfg = device_info_cfg(&report);
-    let good = desired(None, "node-a", cfg.clone());
-    assert!(!needs_write(Some(&good), &cfg));
+    let good = desired(None, "node-a", cfg.clone(), None);
+    assert!(!needs_write(Some(&good), &cfg, None));
+    assert!(!needs_write(Some(&good), &cfg, Some(("", "{}"))));
+    assert!(needs_write(Some(&good), &cfg, Some(("Ascend910-1", "{}"))));
     let mut unlabelled = good.clone();
     unlabelled.metadata.labels = None;
-    assert!(needs_write(Some(&unlabelled), &cfg));
+    assert!(needs_write(Some(&unlabelled), &cfg, None));
     let mut keyless = good.clone();
     keyless.data.as_mut().unwrap().remove(UPGRADE_FAULT_KEY);
-    assert!(needs_write(Some(&keyless), &cfg));
-    assert!(needs_write(None, &cfg));
+    assert!(needs_write(Some(&keyless), &cfg, None));
+    assert!(needs_write(None, &cfg, None));
 }
 
 #[test]

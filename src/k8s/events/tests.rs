@@ -111,3 +111,40 @@ async fn a_fault_becomes_one_event_posted_to_default() {
             .starts_with("Ascend910-3 is Unhealthy")
     );
 }
+
+#[test]
+fn a_released_reason_becomes_one_normal_event_with_upstreams_json() {
+    use crate::device::faults::{FaultCode, FaultLevel};
+    use crate::device::upgrade::{ReasonCode, UpgradeType};
+    let reason = UpgradeReason {
+        code: ReasonCode::Code(FaultCode(0x80E0_1801)),
+        level: FaultLevel::ManuallySeparateNPU,
+        kind: UpgradeType::FaultFrequency,
+        time_ms: 5,
+    };
+    let mut before = snapshot(4, &[]);
+    before.chips.get_mut(&1).unwrap().reasons = vec![reason.clone()];
+    let after = snapshot(4, &[]);
+    let released = released_reasons(&before, &after, &names());
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].1, std::slice::from_ref(&reason));
+    assert!(
+        released_reasons(&after, &before, &names()).is_empty(),
+        "added, not released"
+    );
+    assert!(released_reasons(&before, &before, &names()).is_empty());
+    let event = release_event(
+        "node-a",
+        &released[0].0,
+        &released[0].1,
+        Timestamp::UNIX_EPOCH,
+    );
+    assert_eq!(event.reason.as_deref(), Some(REASON_RELEASE_UPGRADE));
+    assert_eq!(event.type_.as_deref(), Some("Normal"));
+    assert!(
+        event
+            .message
+            .unwrap()
+            .contains(r#""fault_code":"80e01801","fault_level":"ManuallySeparateNPU","upgrade_type":"FaultFrequency""#)
+    );
+}

@@ -102,3 +102,58 @@ fn a_sighup_reload_does_not_undo_the_configmap_table() {
         "then the reloaded start-up table"
     );
 }
+
+fn rules_cm(value: Option<&str>) -> ConfigMap {
+    let mut map = cm(None);
+    map.data = value.map(|v| BTreeMap::from([(CUSTOMIZATION_KEY.to_owned(), v.to_owned())]));
+    map
+}
+
+const ONE_RULE: &str = r#"{"FaultFrequency":[{"EventId":["80E01801"],"TimeWindow":60,"Times":1,"FaultHandling":"ManuallySeparateNPU"}]}"#;
+
+#[test]
+fn rules_from_the_configmap_are_put_in_force_once_and_refused_when_bad() {
+    let mut state = CustomizationState::new(Arc::new(Customization::builtin()));
+    let rules = state
+        .on_event(&Event::Apply(rules_cm(Some(ONE_RULE))))
+        .expect("adopted");
+    assert_eq!(rules.frequency.len(), 1);
+    assert!(
+        state
+            .on_event(&Event::Apply(rules_cm(Some(ONE_RULE))))
+            .is_none(),
+        "the same rules are not sent again"
+    );
+    assert!(state.on_event(&Event::Apply(rules_cm(Some("{")))).is_none());
+    assert!(
+        state
+            .on_event(&Event::Apply(rules_cm(Some(r#"{"FaultFrequency":3}"#))))
+            .is_none()
+    );
+}
+
+#[test]
+fn a_missing_key_or_a_deleted_configmap_returns_to_the_start_up_rules() {
+    let base = Arc::new(Customization::builtin());
+    let mut state = CustomizationState::new(Arc::clone(&base));
+    state.on_event(&Event::Apply(rules_cm(Some(ONE_RULE))));
+    let back = state
+        .on_event(&Event::Apply(rules_cm(None)))
+        .expect("reverted");
+    assert_eq!(*back, *base);
+    state.on_event(&Event::Apply(rules_cm(Some(ONE_RULE))));
+    let back = state
+        .on_event(&Event::Delete(rules_cm(None)))
+        .expect("reverted");
+    assert_eq!(*back, *base);
+    assert!(state.on_event(&Event::Delete(rules_cm(None))).is_none());
+}
+
+#[test]
+fn a_configmap_gone_while_the_watch_was_away_returns_to_the_start_up_rules() {
+    let base = Arc::new(Customization::default());
+    let mut state = CustomizationState::new(Arc::clone(&base));
+    state.on_event(&Event::Apply(rules_cm(Some(ONE_RULE))));
+    assert!(state.on_event(&Event::Init).is_none());
+    assert_eq!(*state.on_event(&Event::InitDone).expect("reverted"), *base);
+}

@@ -28,11 +28,11 @@ fn node_inventory() -> Inventory {
 /// Chip 2 faulted then cleared with autoStowing=false: recovering.
 fn recovering_snapshot() -> Snapshot {
     let mut tracker = Tracker::new(
-        Policy {
-            table: Arc::new(FaultTable::builtin()),
-            auto_stowing: false,
-            linkdown_timeout: Duration::from_secs(30),
-        },
+        Policy::new(
+            Arc::new(FaultTable::builtin()),
+            false,
+            Duration::from_secs(30),
+        ),
         0..4,
     );
     let read = |phy_id, failed| Reading {
@@ -79,6 +79,7 @@ fn make_agent(
         auto_stowing,
         observed: crate::changes::constant(Observed::default()),
         snapshots,
+        reset_manual: crate::changes::constant(Arc::default()),
         commands,
         metrics: Metrics::new(),
     };
@@ -275,4 +276,60 @@ async fn a_node_without_any_annotations_or_labels_is_annotated_not_a_crash() {
     assert_eq!(metadata["labels"]["accelerator"], "huawei-Ascend910");
     assert!(metadata["annotations"]["baseDeviceInfos"].is_string());
     assert_eq!(metadata["annotations"]["serverIndex"], "-2");
+}
+
+#[tokio::test]
+async fn reset_info_lists_the_chips_left_to_an_operator_and_drops_them_once_healthy() {
+    use crate::device::reset::ManualResetDev;
+    let (client, log) = mock::client(mock::echo);
+    let (mut agent, _, _keep) = make_agent(client, true, mock::snapshot(4, &[2]));
+    let dev = ManualResetDev {
+        card_id: 2,
+        device_id: 0,
+        associated_card_id: 0,
+        phy_id: 2,
+        logic_id: 2,
+    };
+    let (_manual_tx, manual) = watch::channel(Arc::new(vec![dev]));
+    agent.reset_manual = manual;
+    let api: Api<Node> = Api::all(agent.client.clone());
+    let node = as_node(node_json(json!({})));
+    agent.pass(&api, &node).await.unwrap();
+    let value = log.writes()[0].body["metadata"]["annotations"]["ResetInfo"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(value.contains(r#""PhyID":2"#), "{value}");
+    // The node now carries it: nothing more to write.
+    let mut annotated = node.clone();
+    annotated
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("ResetInfo".into(), value.clone());
+    let all_annotations = log.writes()[0].body["metadata"]["annotations"].clone();
+    for (key, v) in all_annotations.as_object().unwrap() {
+        annotated
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(key.clone(), v.as_str().unwrap().to_owned());
+    }
+    let labels = log.writes()[0].body["metadata"]["labels"].clone();
+    for (key, v) in labels.as_object().unwrap() {
+        annotated
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(key.clone(), v.as_str().unwrap().to_owned());
+    }
+    assert!(!agent.pass(&api, &annotated).await.unwrap(), "unchanged");
+    // Healthy again (and no longer on the operator list): the entry goes.
+    let (_healthy_tx, healthy) = watch::channel(Arc::new(mock::snapshot(4, &[])));
+    agent.snapshots = healthy;
+    let (_empty_tx, empty) = watch::channel(Arc::new(Vec::new()));
+    agent.reset_manual = empty;
+    assert!(agent.pass(&api, &annotated).await.unwrap());
+    let last = log.writes().last().unwrap().body["metadata"]["annotations"]["ResetInfo"].clone();
+    assert_eq!(last, r#"{"ThirdPartyResetDevs":[],"ManualResetDevs":[]}"#);
 }

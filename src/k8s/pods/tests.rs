@@ -185,3 +185,81 @@ fn a_refresh_applies_only_while_the_watch_is_down() {
         "still waiting for the watch"
     );
 }
+
+/// A realistic fat pod: unread annotations, labels, managed fields, env,
+/// command, and the fields the plugin reads.
+fn fat_pod() -> Pod {
+    let mut pod = volcano_pod("node-a", "fat", "Ascend910", "Ascend910-3", "100");
+    let big = "x".repeat(64 * 1024);
+    pod.metadata.annotations.as_mut().unwrap().extend([
+        ("example.com/padding".to_owned(), big.clone()),
+        ("huawei.com/kltDev".to_owned(), "Ascend910-0".to_owned()),
+    ]);
+    pod.metadata.resource_version = Some("42".into());
+    pod.metadata.labels = Some([("app".to_owned(), "x".to_owned())].into());
+    let spec = pod.spec.as_mut().unwrap();
+    spec.containers[0].env = Some(vec![k8s_openapi::api::core::v1::EnvVar {
+        name: "BIG".into(),
+        value: Some(big.clone()),
+        ..Default::default()
+    }]);
+    let limits = spec.containers[0]
+        .resources
+        .as_mut()
+        .unwrap()
+        .limits
+        .as_mut()
+        .unwrap();
+    limits.insert(
+        "cpu".into(),
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+    );
+    pod.status = Some(PodStatus {
+        phase: Some("Running".into()),
+        reason: Some("Evicted".into()),
+        message: Some(big),
+        ..PodStatus::default()
+    });
+    pod
+}
+
+#[test]
+fn the_lean_decoding_keeps_exactly_what_slim_keeps() {
+    let pod = fat_pod();
+    let json = serde_json::to_vec(&pod).unwrap();
+    let lean: LeanPod = serde_json::from_slice(&json).unwrap();
+    // The watch resumes from the resource version: decoded, then dropped
+    // by slim like everything else the plugin does not read.
+    assert_eq!(lean.0.metadata.resource_version.as_deref(), Some("42"));
+    let annotations = lean.0.metadata.annotations.as_ref().unwrap();
+    assert!(!annotations.contains_key("example.com/padding"));
+    assert_eq!(annotations["huawei.com/kltDev"], "Ascend910-0");
+    let limits = lean.0.spec.as_ref().unwrap().containers[0]
+        .resources
+        .as_ref()
+        .unwrap()
+        .limits
+        .as_ref()
+        .unwrap();
+    assert!(!limits.contains_key("cpu"));
+    assert!(
+        lean.0.spec.as_ref().unwrap().containers[0].env.is_none(),
+        "env is never decoded"
+    );
+    assert_eq!(slim(lean.0), slim(pod));
+}
+
+#[test]
+fn the_lean_decoding_takes_absent_and_null_fields() {
+    for json in [
+        r#"{"metadata":{"name":"p","namespace":"ml","annotations":null}}"#,
+        r#"{"metadata":{"name":"p","namespace":"ml"},"spec":{"containers":[{"name":"c","resources":{"limits":null}}]},"status":{}}"#,
+        r#"{"metadata":{"name":"p","namespace":"ml","annotations":{}},"spec":{"containers":[]}}"#,
+    ] {
+        let lean: LeanPod = serde_json::from_str(json).unwrap();
+        assert_eq!(lean.0.metadata.name.as_deref(), Some("p"), "{json}");
+    }
+    let refused: Result<LeanPod, _> =
+        serde_json::from_str(r#"{"metadata":{"annotations":{"predicate-time":7}}}"#);
+    assert!(refused.is_err(), "a non-string annotation is refused");
+}

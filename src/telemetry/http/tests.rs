@@ -226,10 +226,13 @@ fn one_faulty_chip() -> (Snapshot, Vec<Resource>) {
         dropped: false,
         recovering: false,
         manually_separated: false,
+        reasons: Vec::new(),
+        resetting: false,
     };
     let snapshot = Snapshot {
         generation: 1,
         chips: [(2, chip)].into_iter().collect(),
+        ..Snapshot::default()
     };
     let resource = Resource {
         type_name: "Ascend910".into(),

@@ -61,6 +61,24 @@ pub(super) struct ApiWriteLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct ResetLabels {
+    pub(super) family: &'static str,
+    pub(super) outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct FamilyLabels {
+    pub(super) family: &'static str,
+}
+
+/// Hot reset: 1 s (an instant simulated boot) .. 10 min (the longest wait).
+const RESET_BUCKETS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+fn reset_histogram() -> Histogram {
+    Histogram::new(RESET_BUCKETS)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct ReporterLabels {
     pub(super) reporter: &'static str,
 }
@@ -93,6 +111,8 @@ pub(super) struct Families {
     pub(super) reporter_wakes: Family<ReporterLabels, Counter>,
     pub(super) volcano_match: Histogram,
     pub(super) volcano_chip_conflicts: Counter,
+    pub(super) resets: Family<ResetLabels, Counter>,
+    pub(super) reset_duration: HistogramFamily<FamilyLabels>,
 }
 
 impl Families {
@@ -193,6 +213,20 @@ impl Families {
             "Volcano candidates passed over because their annotation names a chip another live pod holds",
             volcano_chip_conflicts.clone(),
         );
+        let resets = Family::default();
+        registry.register(
+            "hot_resets",
+            "Hot resets by chip family and outcome: attempted (each start), succeeded, failed",
+            resets.clone(),
+        );
+        let reset_duration: HistogramFamily<FamilyLabels> =
+            Family::new_with_constructor(reset_histogram);
+        registry.register_with_unit(
+            "hot_reset_duration",
+            "Time from a hot reset's start until its ring booted (or it failed)",
+            Unit::Seconds,
+            reset_duration.clone(),
+        );
         Self {
             chip_healthy,
             chip_fault_level,
@@ -209,6 +243,8 @@ impl Families {
             reporter_wakes,
             volcano_match,
             volcano_chip_conflicts,
+            resets,
+            reset_duration,
         }
     }
 }

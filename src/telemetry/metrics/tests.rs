@@ -30,6 +30,8 @@ fn chip(phy_id: u32, level: FaultLevel, codes: &[u32]) -> ChipState {
         dropped: false,
         recovering: false,
         manually_separated: false,
+        reasons: Vec::new(),
+        resetting: false,
     }
 }
 
@@ -37,6 +39,7 @@ fn snapshot(generation: u64, chips: Vec<ChipState>) -> Snapshot {
     Snapshot {
         generation,
         chips: chips.into_iter().map(|c| (c.phy_id, c)).collect(),
+        ..Snapshot::default()
     }
 }
 

@@ -5,8 +5,8 @@ use std::ffi::{c_int, c_uchar, c_uint};
 
 use dcmi_abi::{
     DCMI_ERR_CODE_INVALID_PARAMETER, DCMI_ERR_CODE_NOT_SUPPORT, DCMI_ERR_CODE_RESOURCE_OCCUPIED,
-    DCMI_RDFX_DETECT_OK, DCMI_RDFX_DETECT_UNREACH, DCMI_SYSTEM_START_FINISH, DcmiBootStatus,
-    DcmiEventFilter, DcmiRdfxDetectResult, FaultEventCallback,
+    DCMI_RDFX_DETECT_OK, DCMI_RDFX_DETECT_UNREACH, DcmiBootStatus, DcmiEventFilter,
+    DcmiRdfxDetectResult, FaultEventCallback,
 };
 
 use super::call;
@@ -149,7 +149,7 @@ pub extern "C" fn dcmi_get_device_network_health(
     })
 }
 
-/// Always 16 (started).
+/// 16 (started), or the step a reset chip's boot has reached (0..3).
 #[unsafe(no_mangle)]
 pub extern "C" fn dcmi_get_device_boot_status(
     card_id: c_int,
@@ -158,8 +158,11 @@ pub extern "C" fn dcmi_get_device_boot_status(
 ) -> c_int {
     call(|| {
         let out = Out::new(boot_status)?;
-        with_chip(card_id, device_id, |_| Ok(()))?;
-        out.write(DCMI_SYSTEM_START_FINISH);
+        let status = with_sim(|sim| {
+            let phy = sim.chip(card_id, device_id)?.1.phy_id;
+            Ok(sim.boot_status(phy))
+        })?;
+        out.write(status);
         Ok(())
     })
 }

@@ -11,7 +11,7 @@ use dcmi_abi::{
 
 use super::call;
 use super::ptr::{Out, read_in};
-use crate::runtime::with_chip;
+use crate::runtime::{with_chip, with_sim};
 
 fn encode(address: IpAddr) -> DcmiIpAddr {
     let mut u_addr = DcmiIpAddrUnion::default();
@@ -67,7 +67,9 @@ pub extern "C" fn dcmi_get_device_ip(
     })
 }
 
-/// Not simulated: -8255 for a known card.
+/// A3 (chips with super-pod info): cards pair up in topology order (the
+/// first with the second, the third with the fourth, ...); the brother is
+/// the other card of the pair. -8255 elsewhere or without a partner.
 #[unsafe(no_mangle)]
 pub extern "C" fn dcmi_get_netdev_brother_device(
     card_id: c_int,
@@ -75,8 +77,21 @@ pub extern "C" fn dcmi_get_netdev_brother_device(
     brother_card_id: *mut c_int,
 ) -> c_int {
     call(|| {
-        Out::new(brother_card_id)?;
-        with_chip(card_id, device_id, |_| Ok(()))?;
-        Err(DCMI_ERR_CODE_NOT_SUPPORT)
+        let out = Out::new(brother_card_id)?;
+        let brother = with_sim(|sim| {
+            let (_, chip) = sim.chip(card_id, device_id)?;
+            chip.spod.as_ref().ok_or(DCMI_ERR_CODE_NOT_SUPPORT)?;
+            let cards = &sim.topology.cards;
+            let index = cards
+                .iter()
+                .position(|card| card.card_id == card_id)
+                .ok_or(DCMI_ERR_CODE_NOT_SUPPORT)?;
+            cards
+                .get(index ^ 1)
+                .map(|card| card.card_id)
+                .ok_or(DCMI_ERR_CODE_NOT_SUPPORT)
+        })?;
+        out.write(brother);
+        Ok(())
     })
 }

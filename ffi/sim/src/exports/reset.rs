@@ -3,15 +3,17 @@
 use std::ffi::{c_int, c_uint};
 
 use dcmi_abi::{
-    DCMI_ERR_CODE_INVALID_PARAMETER, DCMI_ERR_CODE_NOT_SUPPORT, DcmiResetChannel, INBAND_CHANNEL,
-    OUTBAND_CHANNEL,
+    DCMI_ERR_CODE_INVALID_PARAMETER, DCMI_ERR_CODE_NOT_SUPPORT, DCMI_ERR_CODE_RESET_FAIL,
+    DcmiResetChannel, INBAND_CHANNEL, OUTBAND_CHANNEL,
 };
 
 use super::call;
 use super::ptr::Out;
 use crate::runtime::{with_chip, with_sim};
 
-/// Accepted and ignored (a simulated chip is always back at once).
+/// Resets the chip: its faults clear and it boots for the state's
+/// `reset.boot_ms`. -8015 for a chip in `reset.fail` (in-band) or
+/// `reset.outband_down` (out-of-band).
 #[unsafe(no_mangle)]
 pub extern "C" fn dcmi_set_device_reset(
     card_id: c_int,
@@ -22,11 +24,23 @@ pub extern "C" fn dcmi_set_device_reset(
         if channel_type != OUTBAND_CHANNEL && channel_type != INBAND_CHANNEL {
             return Err(DCMI_ERR_CODE_INVALID_PARAMETER);
         }
-        with_chip(card_id, device_id, |_| Ok(()))
+        with_sim(|sim| {
+            let phy = sim.chip(card_id, device_id)?.1.phy_id;
+            let refused = if channel_type == INBAND_CHANNEL {
+                &sim.state.reset.fail
+            } else {
+                &sim.state.reset.outband_down
+            };
+            if refused.contains(&phy) {
+                return Err(DCMI_ERR_CODE_RESET_FAIL);
+            }
+            sim.reset_chip(phy);
+            Ok(())
+        })
     })
 }
 
-/// Always 1 (channel OK).
+/// 1 (channel OK), or 0 for a chip in `reset.outband_down`.
 #[unsafe(no_mangle)]
 pub extern "C" fn dcmi_get_device_outband_channel_state(
     card_id: c_int,
@@ -35,8 +49,10 @@ pub extern "C" fn dcmi_get_device_outband_channel_state(
 ) -> c_int {
     call(|| {
         let out = Out::new(channel_state)?;
-        with_chip(card_id, device_id, |_| Ok(()))?;
-        out.write(1);
+        let down = with_chip(card_id, device_id, |ctx| {
+            Ok(ctx.state.reset.outband_down.contains(&ctx.chip.phy_id))
+        })?;
+        out.write(if down { 0 } else { 1 });
         Ok(())
     })
 }

@@ -15,7 +15,7 @@ use dcmi_abi::{
 };
 
 use super::call;
-use super::ptr::Out;
+use super::ptr::{Out, OutArray};
 use crate::runtime::{with_chip, with_sim};
 use crate::topology::Chip;
 
@@ -205,10 +205,24 @@ pub extern "C" fn dcmi_get_device_resource_info(
     proc_num: *mut c_int,
 ) -> c_int {
     call(|| {
-        Out::new(proc_info)?;
+        let procs = OutArray::new(proc_info, dcmi_abi::DCMI_MAX_PROC_NUM)?;
         let count = Out::new(proc_num)?;
-        with_chip(card_id, device_id, |_| Ok(()))?;
-        count.write(0);
+        let n = with_chip(card_id, device_id, |ctx| {
+            Ok(ctx
+                .state
+                .processes
+                .get(&ctx.chip.phy_id)
+                .copied()
+                .unwrap_or(0))
+        })?;
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(dcmi_abi::DCMI_MAX_PROC_NUM);
+        procs.fill((0..n).map(|i| DcmiProcMemInfo {
+            proc_id: 1000 + c_int::try_from(i).unwrap_or(0),
+            proc_mem_usage: 1 << 20,
+        }));
+        count.write(c_int::try_from(n).unwrap_or(0));
         Ok(())
     })
 }

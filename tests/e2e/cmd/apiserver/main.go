@@ -6,6 +6,7 @@
 //	apiserver -etcd-only -dir D                 etcd alone; writes D/etcd.json, runs until SIGTERM
 //	apiserver -dir D -rbac R [-etcd URL]        kube-apiserver (with its own etcd unless -etcd)
 //	apiserver -dir D -rbac R -node N            also creates Node N (as kubelet would register it)
+//	apiserver -dir D -rbac R -policies          also applies the admission policies found in R
 //
 // In -dir it writes admin.kubeconfig (system:masters), sa.kubeconfig (a
 // token for -service-account, whose only rights are the RBAC objects applied
@@ -53,12 +54,13 @@ func main() {
 	etcdURL := flag.String("etcd", "", "client URL of a running etcd (default: start one in this process)")
 	etcdOnly := flag.Bool("etcd-only", false, "run only etcd (data in -dir/etcd), write -dir/etcd.json, run until SIGTERM")
 	node := flag.String("node", "", "create this Node object before ready.json (the benchmark's node; the scenarios create their own)")
+	policies := flag.Bool("policies", false, "also apply the ValidatingAdmissionPolicies and their bindings found in -rbac (the plugin then needs a pod-bound token)")
 	flag.Parse()
 	var err error
 	if *etcdOnly {
 		err = runEtcd(*dir)
 	} else {
-		err = run(*dir, *rbac, *account, *etcdURL, *node)
+		err = run(*dir, *rbac, *account, *etcdURL, *node, *policies)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "apiserver:", err)
@@ -89,7 +91,7 @@ func runEtcd(dir string) error {
 	}
 }
 
-func run(dir, rbac, account, etcdURL, node string) error {
+func run(dir, rbac, account, etcdURL, node string, policies bool) error {
 	if dir == "" || rbac == "" {
 		return errors.New("-dir and -rbac are required")
 	}
@@ -109,6 +111,16 @@ func run(dir, rbac, account, etcdURL, node string) error {
 	applied, err := apiserver.ApplyRBAC(ctx, admin, rbac)
 	if err != nil {
 		return err
+	}
+	if policies {
+		more, err := apiserver.ApplyPolicies(ctx, admin, rbac)
+		if err != nil {
+			return err
+		}
+		if len(more) == 0 {
+			return fmt.Errorf("-policies: %s has no ValidatingAdmissionPolicy", rbac)
+		}
+		applied = append(applied, more...)
 	}
 	ready := Ready{
 		URL: cp.URL, CAFile: cp.CAFile, ServiceAccount: account, Applied: applied, AuditLog: cp.AuditLog,

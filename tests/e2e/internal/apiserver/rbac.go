@@ -27,6 +27,15 @@ var rbacKinds = map[string]struct {
 	"ServiceAccount":     {schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, true},
 }
 
+// policyKinds are the admission policies applied by ApplyPolicies.
+var policyKinds = map[string]struct {
+	gvr        schema.GroupVersionResource
+	namespaced bool
+}{
+	"ValidatingAdmissionPolicy":        {schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}, false},
+	"ValidatingAdmissionPolicyBinding": {schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}, false},
+}
+
 // Applied names one object applied from the RBAC manifests.
 type Applied struct {
 	Kind      string `json:"kind"`
@@ -41,6 +50,20 @@ type Applied struct {
 // rendered kustomize output): patches are not understood. Namespaced objects
 // without a namespace go to "default", as with kubectl.
 func ApplyRBAC(ctx context.Context, admin *rest.Config, path string) ([]Applied, error) {
+	return apply(ctx, admin, path, rbacKinds)
+}
+
+// ApplyPolicies server-side-applies (as admin) every
+// ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding found in
+// path, as ApplyRBAC does for RBAC.
+func ApplyPolicies(ctx context.Context, admin *rest.Config, path string) ([]Applied, error) {
+	return apply(ctx, admin, path, policyKinds)
+}
+
+func apply(ctx context.Context, admin *rest.Config, path string, kinds map[string]struct {
+	gvr        schema.GroupVersionResource
+	namespaced bool
+}) ([]Applied, error) {
 	client, err := dynamic.NewForConfig(admin)
 	if err != nil {
 		return nil, err
@@ -51,7 +74,7 @@ func ApplyRBAC(ctx context.Context, admin *rest.Config, path string) ([]Applied,
 	}
 	var applied []Applied
 	for _, obj := range objs {
-		kind, ok := rbacKinds[obj.GetKind()]
+		kind, ok := kinds[obj.GetKind()]
 		if !ok {
 			continue
 		}

@@ -37,6 +37,9 @@ type ControlPlane struct {
 	// filled (a 403 for any request a role allows).
 	Starts []Window `json:"-"`
 
+	// Policies: the admission policies found in RBAC are applied too.
+	Policies bool `json:"-"`
+
 	dir, etcdURL, bin string
 }
 
@@ -67,6 +70,19 @@ func ShippedRBAC(t testing.TB) string {
 // the API server is ready.
 func StartControlPlane(t testing.TB, rbac string) *ControlPlane {
 	t.Helper()
+	return startControlPlane(t, rbac, false)
+}
+
+// StartControlPlaneWithPolicies is StartControlPlane that also applies the
+// admission policies found in rbac, as the shipped manifests carry them:
+// the plugin then needs a pod-bound token (BoundKubeconfig).
+func StartControlPlaneWithPolicies(t testing.TB, rbac string) *ControlPlane {
+	t.Helper()
+	return startControlPlane(t, rbac, true)
+}
+
+func startControlPlane(t testing.TB, rbac string, policies bool) *ControlPlane {
+	t.Helper()
 	b, err := Find()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +102,7 @@ func StartControlPlane(t testing.TB, rbac string) *ControlPlane {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cp := &ControlPlane{RBAC: rbac, dir: dir, bin: b.APIServer}
+	cp := &ControlPlane{RBAC: rbac, Policies: policies, dir: dir, bin: b.APIServer}
 	cp.Etcd = Start(t, "etcd", filepath.Join(dir, "etcd.log"), nil, b.APIServer, "-etcd-only", "-dir", state)
 	var etcd struct {
 		URL string `json:"url"`
@@ -108,8 +124,11 @@ func (cp *ControlPlane) StartAPIServer(t testing.TB) {
 		t.Fatal(err)
 	}
 	from := time.Now()
-	cp.Proc = Start(t, "apiserver", filepath.Join(cp.dir, "apiserver.log"), nil,
-		cp.bin, "-dir", state, "-etcd", cp.etcdURL, "-rbac", cp.RBAC)
+	args := []string{"-dir", state, "-etcd", cp.etcdURL, "-rbac", cp.RBAC}
+	if cp.Policies {
+		args = append(args, "-policies")
+	}
+	cp.Proc = Start(t, "apiserver", filepath.Join(cp.dir, "apiserver.log"), nil, append([]string{cp.bin}, args...)...)
 	// Only the JSON fields are decoded: the processes and paths stay.
 	waitJSON(t, cp.Proc, ready, cp)
 	cp.Starts = append(cp.Starts, Window{From: from, To: time.Now()})
