@@ -104,6 +104,28 @@ impl PodCache {
         self.bump();
     }
 
+    /// Replaces the contents with `pods`, listed from the API server while
+    /// the watch was down. Ignored (false) once the watch has reconnected:
+    /// its own re-list is at least as new.
+    pub fn refresh(&self, pods: Vec<Pod>) -> bool {
+        {
+            let mut state = self.lock();
+            if state.connected {
+                return false;
+            }
+            state.pods = pods
+                .into_iter()
+                .map(|pod| {
+                    let pod = Arc::new(slim(pod));
+                    (pod_key(&pod), pod)
+                })
+                .collect();
+            state.synced = true;
+        }
+        self.bump();
+        true
+    }
+
     /// The watch failed; the cache keeps its last contents.
     pub fn disconnected(&self) {
         let was = std::mem::replace(&mut self.lock().connected, false);
@@ -254,6 +276,24 @@ fn cut(mut value: String) -> String {
     let kept = value.split(',').count();
     value.push_str(&",".repeat(entries.saturating_sub(kept)));
     value
+}
+
+/// The node's pods that have not ended, listed once, as the watch lists
+/// them: in pages of [`LIST_PAGE_SIZE`], decoded as [`LeanPod`].
+pub async fn list_node_pods(api: &Api<LeanPod>, node: &str) -> Result<Vec<Pod>, kube::Error> {
+    let selector = node_selector(node);
+    let mut params = kube::api::ListParams::default()
+        .fields(&selector)
+        .limit(LIST_PAGE_SIZE);
+    let mut pods = Vec::new();
+    loop {
+        let page = api.list(&params).await?;
+        pods.extend(page.items.into_iter().map(|pod| pod.0));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(pods),
+        }
+    }
 }
 
 /// Feeds the cache from a watch on `api` until `stop`; while the watch is

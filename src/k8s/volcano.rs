@@ -275,7 +275,14 @@ impl VolcanoMatcher {
             Ok(Err(error)) => return Err(VolcanoError::Match(Box::new(error))),
             Err(None) => return Err(VolcanoError::NotSynced { waited }),
             Err(Some(error)) if !self.cache.view().connected => {
-                return Err(VolcanoError::Disconnected(Box::new(error), waited));
+                match self.relist(&choose, &used).await {
+                    Some(Ok(found)) => found,
+                    Some(Err(error)) => return Err(VolcanoError::Match(Box::new(error))),
+                    None => {
+                        let waited = started.elapsed();
+                        return Err(VolcanoError::Disconnected(Box::new(error), waited));
+                    }
+                }
             }
             Err(Some(error)) => return Err(VolcanoError::Match(Box::new(error))),
         };
@@ -283,6 +290,34 @@ impl VolcanoMatcher {
         used.insert(pod.uid.clone());
         tracing::info!(pod = %pod.key(), "Volcano pod matched and marked used");
         Ok(Claim { pod, value })
+    }
+
+    /// The watch is down (it may still be waiting out its backoff after
+    /// the API server came back) and no cached pod explains the Allocate;
+    /// kubelet learnt of the pod from the API server, so list the node's
+    /// pods once, refresh the cache and choose again. `None`: the list
+    /// failed too.
+    async fn relist<T>(
+        &self,
+        choose: &impl Fn(&View, &BTreeSet<String>) -> Result<(PodRef, T), MatchError>,
+        used: &BTreeSet<String>,
+    ) -> Option<Result<(PodRef, T), MatchError>> {
+        let api = Api::<super::pods::LeanPod>::all(self.pods.clone().into_client());
+        let list = super::pods::list_node_pods(&api, &self.node);
+        let pods = match tokio::time::timeout(self.api_timeout, list).await {
+            Ok(Ok(pods)) => pods,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "listing the node's pods while the pod watch is down failed");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        tracing::info!(
+            pods = pods.len(),
+            "pod watch down; listed the node's pods for a Volcano Allocate"
+        );
+        self.cache.refresh(pods);
+        Some(choose(&self.cache.view(), used))
     }
 
     /// Patches `predicate-time` to the consumed value. The UID in the body

@@ -26,10 +26,13 @@ pub enum ChaosMode {
     /// `dcmi_subscribe_fault_event` answers -8255, like drivers without fault
     /// events; consumers must fall back to polling.
     NoEvents,
+    /// Every call but `dcmi_init` fails with the driver's inner error
+    /// (-8005), as a driver does while its firmware is wedged.
+    Fail,
 }
 
 /// Every mode, for usage text and tests.
-pub const ALL_MODES: [ChaosMode; 7] = [
+pub const ALL_MODES: [ChaosMode; 8] = [
     ChaosMode::NegativeCount,
     ChaosMode::CountOverflow,
     ChaosMode::NoNul,
@@ -37,6 +40,7 @@ pub const ALL_MODES: [ChaosMode; 7] = [
     ChaosMode::BadIds,
     ChaosMode::Hang,
     ChaosMode::NoEvents,
+    ChaosMode::Fail,
 ];
 
 impl ChaosMode {
@@ -50,6 +54,7 @@ impl ChaosMode {
             ChaosMode::BadIds => "bad-ids",
             ChaosMode::Hang => "hang",
             ChaosMode::NoEvents => "no-events",
+            ChaosMode::Fail => "fail",
         }
     }
 }

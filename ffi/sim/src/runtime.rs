@@ -323,6 +323,11 @@ fn check_stored_vnpus(topology: &Topology, stored: &VnpuMap) -> Result<(), Strin
     Ok(())
 }
 
+/// Whether chaos mode `mode` is on (false before `dcmi_init`).
+pub(crate) fn chaos_has(mode: ChaosMode) -> bool {
+    lock().as_ref().is_some_and(|sim| sim.chaos().has(mode))
+}
+
 /// Blocks while chaos mode `hang` is on, at most 60 s.
 pub(crate) fn wait_while_hanging() {
     let deadline = Instant::now() + HANG_LIMIT;

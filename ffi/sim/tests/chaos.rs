@@ -183,6 +183,27 @@ fn hang_from_the_environment_spares_init_and_is_cleared_by_the_state_file() {
 }
 
 #[test]
+fn fail_makes_every_call_but_init_fail_until_chaos_is_cleared() {
+    let session = Session::start("910-8");
+    assert_eq!(health(0, 0).0, DCMI_OK);
+    session.sim("chaos set fail");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(0, 0).0 == DCMI_OK && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(health(0, 0).0, DCMI_ERR_CODE_INNER_ERR);
+    assert_eq!(logic_id(2, 0).0, DCMI_ERR_CODE_INNER_ERR);
+    assert_eq!(session.init(), DCMI_OK, "init still answers");
+    session.sim("chaos clear");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(0, 0).0 != DCMI_OK && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(health(0, 0).0, DCMI_OK);
+    assert_eq!(logic_id(2, 0), (DCMI_OK, 2));
+}
+
+#[test]
 fn chaos_set_in_the_state_file_replaces_the_environment_value() {
     let session = chaos_session("910-8", "bad-ids");
     assert_eq!(logic_id(2, 0), (DCMI_OK, 4096));

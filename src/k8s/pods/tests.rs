@@ -168,6 +168,24 @@ fn a_cut_list_is_still_too_long_and_counts_the_same_entries() {
     assert_eq!(cut("Ascend910-1".into()), "Ascend910-1");
 }
 
+#[test]
+fn a_refresh_applies_only_while_the_watch_is_down() {
+    let cache = cache_of(vec![pod("old")]);
+    assert!(
+        !cache.refresh(vec![pod("listed")]),
+        "connected: the watch is newer"
+    );
+    assert_eq!(names(&cache.view()), ["old"]);
+    cache.disconnected();
+    assert!(cache.refresh(vec![pod("listed")]));
+    let view = cache.view();
+    assert_eq!(names(&view), ["listed"]);
+    assert!(
+        view.synced && !view.connected,
+        "still waiting for the watch"
+    );
+}
+
 /// A realistic fat pod: unread annotations, labels, managed fields, env,
 /// command, and the fields the plugin reads.
 fn fat_pod() -> Pod {

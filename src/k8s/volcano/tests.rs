@@ -319,3 +319,71 @@ async fn a_failed_patch_fails_the_allocate_and_leaves_the_pod_claimable() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_pod_the_watch_missed_while_down_is_listed_once_and_claimed() {
+    // The API server is back, kubelet has seen the pod bound, but the
+    // pod watch still waits out its backoff.
+    let cache = cache_of(Vec::new());
+    cache.disconnected();
+    let late = volcano_pod(NODE, "late", "Ascend910", "Ascend910-3", "100");
+    let (client, log) = mock::client(move |request| {
+        if request.method == "GET" {
+            let list =
+                json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [late]});
+            (200, list)
+        } else {
+            mock::echo(request)
+        }
+    });
+    let matcher = VolcanoMatcher::new(
+        cache.clone(),
+        Api::all(client),
+        NODE.into(),
+        Duration::from_millis(300),
+        Metrics::new(),
+    );
+    let claim = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(claim.pod.key(), "ml/late");
+    assert_eq!(claim.value, [3]);
+    let lists: Vec<_> = log
+        .all()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect();
+    assert_eq!(lists.len(), 1, "one list: {lists:?}");
+    assert_eq!(lists[0].path(), "/api/v1/pods");
+    assert!(
+        lists[0].uri.contains("spec.nodeName%3Dnode-a"),
+        "the node's pods only: {}",
+        lists[0].uri
+    );
+    assert_eq!(log.writes().len(), 1, "the predicate-time patch");
+    assert!(
+        cache.find("ml", "late").is_some(),
+        "the cache was refreshed"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_list_while_the_watch_is_down_still_names_the_outage() {
+    let cache = cache_of(Vec::new());
+    cache.disconnected();
+    let (client, log) = mock::client(|_| mock::status(503, "ServiceUnavailable"));
+    let matcher = VolcanoMatcher::new(
+        cache,
+        Api::all(client),
+        NODE.into(),
+        Duration::from_millis(100),
+        Metrics::new(),
+    );
+    let error = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, VolcanoError::Disconnected(..)), "{error:?}");
+    assert!(log.writes().is_empty());
+}

@@ -21,12 +21,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use dcmi_abi::{DCMI_ERR_CODE_INNER_ERR, DCMI_OK};
 
-use crate::chaos::Chaos;
+use crate::chaos::{Chaos, ChaosMode};
 
 /// Runs an export's body after any `hang`, turning a panic into -8005.
 pub(crate) fn call(body: impl FnOnce() -> Result<(), c_int>) -> c_int {
     run(|| {
         crate::runtime::wait_while_hanging();
+        if crate::runtime::chaos_has(ChaosMode::Fail) {
+            return Err(DCMI_ERR_CODE_INNER_ERR);
+        }
         body()
     })
 }
