@@ -150,6 +150,22 @@ def main():
     write("health_request", "post-body", b"POST /healthz HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcdGET /x HTTP/1.0\r\n\r\n")
     write("health_request", "chunked", b"PUT /readyz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n")
 
+    write("pod_decoding", "volcano-pod",
+          '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"job-0","namespace":"ml","uid":"u-1",'
+          '"resourceVersion":"7","creationTimestamp":"2026-01-01T00:00:00Z","annotations":'
+          '{"huawei.com/Ascend910":"Ascend910-0,Ascend910-1","predicate-time":"100","example.com/x":"y"},'
+          '"labels":{"app":"x"}},"spec":{"nodeName":"node-a","containers":[{"name":"main","image":"x",'
+          '"env":[{"name":"A","value":"b"}],"resources":{"limits":{"huawei.com/Ascend910":"2","cpu":"1"}}}],'
+          '"initContainers":[{"name":"i","image":"y"}]},"status":{"phase":"Running","reason":"r"}}')
+    write("pod_decoding", "nulls",
+          '{"metadata":{"name":"p","annotations":null},"spec":{"containers":[{"name":"c",'
+          '"resources":{"limits":null}}]},"status":null}')
+    write("pod_decoding", "empty", '{}')
+    write("pod_decoding", "escaped-key",
+          '{"metadata":{"name":"p","annotations":{"huawei.com\\/Ascend910":"Ascend910-3","predicate\\u002dtime":"5"}}}')
+    write("pod_decoding", "duplicate-keys",
+          '{"metadata":{"name":"p","annotations":{"predicate-time":"1","predicate-time":"2"}}}')
+
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ mod cluster;
 mod node;
 
 pub use authority::{ReferenceHpack, authority_frames, hpack_differential, huffman_differential};
-pub use cluster::{deviceinfo_configmap, fault_table, volcano_annotations};
+pub use cluster::{deviceinfo_configmap, fault_table, pod_decoding, volcano_annotations};
 pub use node::{dcmi_text, flags, health_request, kubelet_id_state};
 
 /// A fuzz target: panics when the input breaks a property.
@@ -25,6 +25,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("authority_frames", authority_frames),
     ("volcano_annotations", volcano_annotations),
+    ("pod_decoding", pod_decoding),
     ("deviceinfo_configmap", deviceinfo_configmap),
     ("fault_table", fault_table),
     ("kubelet_id_state", kubelet_id_state),

@@ -260,3 +260,17 @@ pub fn fault_table(data: &[u8]) {
         }
     }
 }
+
+/// The pod watch's lean decoding (`src/k8s/pods/wire.rs`), which reads the
+/// tenant-controlled pod JSON the API server relays: it never panics, and
+/// whenever the full `Pod` type decodes the same bytes, both cut down
+/// ([`crate::k8s::pods::slim`]) to the same pod, so skipping fields while
+/// parsing loses nothing the plugin reads.
+pub fn pod_decoding(data: &[u8]) {
+    use crate::k8s::pods::{LeanPod, slim};
+    let lean = serde_json::from_slice::<LeanPod>(data);
+    if let Ok(full) = serde_json::from_slice::<Pod>(data) {
+        let lean = lean.expect("the full Pod type decodes what the lean decoding refuses");
+        assert_eq!(slim(lean.0), slim(full), "the lean decoding lost a field");
+    }
+}

@@ -263,3 +263,20 @@ fn the_lean_decoding_takes_absent_and_null_fields() {
         serde_json::from_str(r#"{"metadata":{"annotations":{"predicate-time":7}}}"#);
     assert!(refused.is_err(), "a non-string annotation is refused");
 }
+
+#[test]
+fn a_key_given_twice_takes_its_last_value_as_the_full_decoder_does() {
+    // Found by the pod_decoding fuzz target: serde's derive refused a
+    // duplicate `uid` that Kubernetes' own Pod decoder accepts.
+    let json = r#"{"metadata":{"name":"a","uid":"u-1","name":"b","uid":"u-2",
+        "annotations":{"predicate-time":"1","predicate-time":"2"}},
+        "status":{"phase":"Pending","phase":"Running"}}"#;
+    let lean: LeanPod = serde_json::from_str(json).unwrap();
+    let full: Pod = serde_json::from_str(json).unwrap();
+    assert_eq!(lean.0.metadata.uid.as_deref(), Some("u-2"));
+    assert_eq!(
+        lean.0.metadata.annotations.as_ref().unwrap()["predicate-time"],
+        "2"
+    );
+    assert_eq!(slim(lean.0), slim(full));
+}

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 use crate::cluster::volcano::{PREDICATE_TIME, RESOURCE_PREFIX};
 
@@ -47,53 +48,92 @@ fn wanted(key: &str) -> bool {
     key == PREDICATE_TIME || key.starts_with(RESOURCE_PREFIX)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WirePod {
-    #[serde(default)]
-    metadata: WireMeta,
-    spec: Option<WireSpec>,
-    status: Option<WireStatus>,
+/// A JSON object decoded into `$name`: the listed keys into their fields
+/// (null or absent is `None`), every other key skipped unparsed, and a key
+/// given twice taking its last value, as Kubernetes' own decoders do (serde's
+/// derive would refuse the duplicate, and the plugin must decode whatever
+/// the full `Pod` type does; `src/fuzzing/cluster.rs::pod_decoding`).
+macro_rules! lenient_object {
+    ($name:ident { $($key:literal => $field:ident: $ty:ty,)* }) => {
+        #[derive(Default)]
+        struct $name {
+            $($field: Option<$ty>,)*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Fields;
+
+                impl<'de> Visitor<'de> for Fields {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a JSON object (", stringify!($name), ")"))
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                            match key.as_ref() {
+                                $($key => out.$field = map.next_value::<Option<$ty>>()?,)*
+                                _ => {
+                                    map.next_value::<IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+
+                deserializer.deserialize_map(Fields)
+            }
+        }
+    };
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct WireMeta {
-    name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    creation_timestamp: Option<Time>,
-    deletion_timestamp: Option<Time>,
-    #[serde(default, deserialize_with = "wanted_entries")]
-    annotations: Option<BTreeMap<String, String>>,
+/// The entries of a map under [`wanted`] keys; see [`wanted_entries`].
+struct Wanted<V>(BTreeMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Wanted<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Wanted(wanted_entries(deserializer)?.unwrap_or_default()))
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireSpec {
-    node_name: Option<String>,
-    #[serde(default)]
-    containers: Vec<WireContainer>,
-    init_containers: Option<Vec<WireContainer>>,
-}
+lenient_object!(WirePod {
+    "metadata" => metadata: WireMeta,
+    "spec" => spec: WireSpec,
+    "status" => status: WireStatus,
+});
 
-#[derive(Deserialize)]
-struct WireContainer {
-    resources: Option<WireResources>,
-}
+lenient_object!(WireMeta {
+    "name" => name: String,
+    "namespace" => namespace: String,
+    "uid" => uid: String,
+    "resourceVersion" => resource_version: String,
+    "creationTimestamp" => creation_timestamp: Time,
+    "deletionTimestamp" => deletion_timestamp: Time,
+    "annotations" => annotations: Wanted<String>,
+});
 
-#[derive(Deserialize)]
-struct WireResources {
-    #[serde(default, deserialize_with = "wanted_entries")]
-    limits: Option<BTreeMap<String, Quantity>>,
-}
+lenient_object!(WireSpec {
+    "nodeName" => node_name: String,
+    "containers" => containers: Vec<WireContainer>,
+    "initContainers" => init_containers: Vec<WireContainer>,
+});
 
-#[derive(Deserialize)]
-struct WireStatus {
-    phase: Option<String>,
-    reason: Option<String>,
-}
+lenient_object!(WireContainer {
+    "resources" => resources: WireResources,
+});
+
+lenient_object!(WireResources {
+    "limits" => limits: Wanted<Quantity>,
+});
+
+lenient_object!(WireStatus {
+    "phase" => phase: String,
+    "reason" => reason: String,
+});
 
 /// A JSON object (or null) of which only the entries under [`wanted`] keys
 /// are decoded; every other value is skipped unparsed.
@@ -125,7 +165,7 @@ where
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                 if wanted(&key) {
                     out.insert(key.into_owned(), map.next_value::<V>()?);
                 } else {
@@ -144,12 +184,12 @@ impl<'de> Deserialize<'de> for LeanPod {
         let wire = WirePod::deserialize(deserializer)?;
         let container = |c: WireContainer| Container {
             resources: c.resources.map(|r| ResourceRequirements {
-                limits: r.limits,
+                limits: r.limits.map(|l| l.0),
                 ..ResourceRequirements::default()
             }),
             ..Container::default()
         };
-        let meta = wire.metadata;
+        let meta = wire.metadata.unwrap_or_default();
         Ok(LeanPod(Pod {
             metadata: ObjectMeta {
                 name: meta.name,
@@ -158,12 +198,17 @@ impl<'de> Deserialize<'de> for LeanPod {
                 resource_version: meta.resource_version,
                 creation_timestamp: meta.creation_timestamp,
                 deletion_timestamp: meta.deletion_timestamp,
-                annotations: meta.annotations,
+                annotations: meta.annotations.map(|a| a.0),
                 ..ObjectMeta::default()
             },
             spec: wire.spec.map(|spec| PodSpec {
                 node_name: spec.node_name,
-                containers: spec.containers.into_iter().map(container).collect(),
+                containers: spec
+                    .containers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(container)
+                    .collect(),
                 init_containers: spec
                     .init_containers
                     .map(|all| all.into_iter().map(container).collect()),
