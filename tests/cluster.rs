@@ -102,28 +102,6 @@ async fn start_cluster_with(topology: &str, extra_args: &[&str], pods: Vec<Value
     }
 }
 
-/// `/metrics` parsed into series -> value.
-async fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.unwrap();
-    let body = reply.split_once("\r\n\r\n").unwrap().1;
-    body.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
 fn health(list: &[Device], id: &str) -> String {
     list.iter()
         .find(|d| d.id == id)
@@ -236,7 +214,7 @@ async fn volcano_allocation_writes_back_and_the_real_chips_health_survives_resta
     let deadline = Instant::now() + patience();
     let metrics = loop {
         // The counter moves once the plugin has read the server's answer.
-        let metrics = scrape(cluster.port).await;
+        let metrics = support::scrape(cluster.port).await;
         if metrics.get(writes_ok).is_some_and(|&n| n >= 2.0) || Instant::now() > deadline {
             break metrics;
         }
@@ -637,7 +615,7 @@ async fn a_chip_another_running_pod_holds_is_never_handed_out_again() {
     assert_eq!(ids["Ascend910-1"]["real_phy"], 5);
     assert_eq!(ids["Ascend910-1"]["pod"], "ml/honest");
     assert!(ids["Ascend910-2"].is_null(), "{ids}");
-    let metrics = scrape(cluster.port).await;
+    let metrics = support::scrape(cluster.port).await;
     assert!(
         metrics
             .get("ascend_device_plugin_volcano_chip_conflicts_total")

@@ -218,28 +218,6 @@ async fn a_chip_a_pod_holds_is_reset_only_after_the_pod_ends() {
     assert_eq!(resets(&cluster.node)["1"], 1);
 }
 
-/// `/metrics` of the health endpoint on `port`: series -> value.
-async fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.unwrap();
-    let body = reply.split_once("\r\n\r\n").unwrap().1;
-    body.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -286,7 +264,7 @@ async fn a_failing_reset_spends_its_tokens_then_waits_for_an_operator_in_reset_i
         .matches("hot reset starting")
         .count();
     assert_eq!(attempts, 3, "three tokens, three attempts");
-    let metrics = scrape(port).await;
+    let metrics = support::scrape(port).await;
     let series = |outcome: &str| {
         metrics
             .get(&format!(

@@ -160,3 +160,26 @@ pub fn policy_list(component: &str, variable: &str) -> std::collections::BTreeSe
         .filter(|item| !item.is_empty())
         .collect()
 }
+
+/// `/metrics` parsed into series -> value.
+/// (Shared by tests/cluster.rs and tests/recovery.rs.)
+pub async fn scrape(port: u16) -> std::collections::BTreeMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    let body = reply.split_once("\r\n\r\n").unwrap().1;
+    body.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
