@@ -158,11 +158,7 @@ fn naming_options(config: &Config) -> NamingOptions {
 }
 
 fn health_policy(config: &Config, table: FaultTable) -> Policy {
-    Policy::new(
-        Arc::new(table),
-        config.auto_stowing,
-        config.linkdown_timeout,
-    )
+    Policy::new(Arc::new(table), config.auto_stowing)
 }
 
 /// With `-hotReset=0` on a node with an Atlas 300I Duo, the 310P chips of
@@ -200,6 +196,9 @@ pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     for flag in &config.unimplemented {
         tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
+    }
+    for flag in &config.inert {
+        tracing::warn!(flag = %flag, "flag accepted for compatibility; it does nothing (upstream neither)");
     }
     // Settle the API side before touching the node: a missing NODE_NAME or
     // an unusable kubeconfig stops the start with a clear error.

@@ -218,6 +218,61 @@ async fn a_chip_a_pod_holds_is_reset_only_after_the_pod_ends() {
     assert_eq!(resets(&cluster.node)["1"], 1);
 }
 
+/// Each chip's fault codes as the device-info ConfigMap lists them.
+fn listed_faults(api: &FakeApi) -> Option<std::collections::BTreeMap<String, String>> {
+    let cfg: Value = serde_json::from_str(&device_info(api, "DeviceInfoCfg")?).ok()?;
+    let text = cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910-Fault"].as_str()?;
+    let faults: Vec<Value> = serde_json::from_str(text).ok()?;
+    Some(
+        faults
+            .iter()
+            .filter_map(|f| {
+                Some((
+                    f["npu_name"].as_str()?.to_owned(),
+                    f["fault_code"].as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_hbm_duration_rule_a_bus_error_beside_the_hbm_fault_is_dropped_and_a_lone_one_counts()
+ {
+    const AIC_BUS: &str = "80C98009";
+    let rules = support::private_dir();
+    let file = rules.path().join("faultCustomization.json");
+    std::fs::write(
+        &file,
+        r#"{"FaultDuration":[{"EventId":["80E01801"],"FaultTimeout":0,"RecoverTimeout":0,"FaultHandling":"RestartNPU"}]}"#,
+    )
+    .unwrap();
+    let flag = format!("--fault-customization-file={}", file.display());
+    let cluster = start_cluster(&["-listWatchPeriod=3", flag.as_str()]).await;
+    cluster
+        .node
+        .sim(&["fault", "raise", "--phy", "2", "--code", HBM]);
+    cluster
+        .node
+        .sim(&["fault", "raise", "--phy", "2", "--code", AIC_BUS]);
+    cluster
+        .node
+        .sim(&["fault", "raise", "--phy", "5", "--code", AIC_BUS]);
+    // The lone bus error counts once it has lasted 5 s; the one beside the
+    // HBM fault, decided at the same time, never does.
+    let faults = eventually("chip 5's bus error listed", || {
+        listed_faults(&cluster.api).filter(|f| f.get("Ascend910-5").is_some_and(|c| c == AIC_BUS))
+    })
+    .await;
+    assert_eq!(faults["Ascend910-2"], HBM, "{faults:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let faults = listed_faults(&cluster.api).unwrap();
+    assert_eq!(
+        faults["Ascend910-2"], HBM,
+        "still only the HBM fault: {faults:?}"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -142,7 +142,6 @@ pub struct Config {
     pub auto_stowing: bool,
     pub log: LogConfig,
     pub share_dev_count: u32,
-    pub linkdown_timeout: Duration,
     pub mixed_insert_310p: bool,
     pub hot_reset: HotReset,
     /// A faulted ring must stay free this long before it is reset.
@@ -167,6 +166,9 @@ pub struct Config {
     /// Flags accepted for compatibility whose feature is not implemented;
     /// each entry names the flag. Logged as warnings at start.
     pub unimplemented: Vec<String>,
+    /// Flags set away from their default that do nothing, upstream or here
+    /// (recovery spec §0, §4.5); each entry names the flag and says why.
+    pub inert: Vec<String>,
 }
 
 impl Config {
@@ -206,7 +208,9 @@ impl Config {
         let idle_delay = in_range("reset-idle-delay", flags.reset_idle_delay, 0, 3600)?;
         let boot_timeout = in_range("reset-boot-timeout", flags.reset_boot_timeout, 10, 600)?;
         let share = in_range("shareDevCount", flags.share_dev_count, 1, 100)?;
-        let linkdown = in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
+        // Validated as upstream does, then unused: link-down timing is a
+        // FaultDuration rule (recovery spec §0).
+        in_range("linkdownTimeout", flags.linkdown_timeout, 1, 30)?;
         let reset_timeout = in_range("deviceResetTimeout", flags.device_reset_timeout, 10, 600)?;
         let dcmi_timeout = in_range("dcmi-timeout", flags.dcmi_timeout, 1, 600)?;
         let pod_wait = in_range("pod-wait-timeout", flags.pod_wait_timeout, 1, 60)?;
@@ -287,6 +291,7 @@ impl Config {
             _ => env.ascend_docker_runtime.as_deref() == Some("True"),
         };
         let unimplemented = unimplemented_flags(&flags);
+        let inert = inert_flags(&flags);
         if let Some(node) = &env.node_name {
             check_node_name(node)?;
         }
@@ -326,7 +331,6 @@ impl Config {
                 max_backups: u32::try_from(max_backups).unwrap_or(u32::MAX),
             },
             share_dev_count: u32::try_from(share).unwrap_or(1),
-            linkdown_timeout: Duration::from_secs(linkdown.unsigned_abs()),
             mixed_insert_310p: flags.use_310p_mixed_insert,
             hot_reset,
             reset_idle_delay: Duration::from_secs(idle_delay.unsigned_abs()),
@@ -352,6 +356,7 @@ impl Config {
             },
             kube,
             unimplemented,
+            inert,
         })
     }
 }
@@ -438,7 +443,6 @@ fn unimplemented_flags(flags: &Flags) -> Vec<String> {
     note(flags.get_pod_from_kubelet, "getPodFromKubelet");
     note(flags.deal_watch_handler, "dealWatchHandler");
     note(flags.enable_slow_node, "enableSlowNode");
-    note(flags.third_party_scan_delay != 300, "thirdPartyScanDelay");
     note(
         !flags.soft_share_dev_config_dir.is_empty(),
         "softShareDevConfigDir",
@@ -448,6 +452,23 @@ fn unimplemented_flags(flags: &Flags) -> Vec<String> {
         flags.edge_log_file != flags::DEFAULT_EDGE_LOG_FILE,
         "edgeLogFile",
     );
+    out
+}
+
+/// Flags upstream validates and never reads; they are accepted so command
+/// lines carry over, and named in a warning when set away from the default.
+fn inert_flags(flags: &Flags) -> Vec<String> {
+    let mut out = Vec::new();
+    if flags.linkdown_timeout != 30 {
+        out.push(
+            "linkdownTimeout: how long a link may stay down is the FaultDuration rule for 81078603 in faultCustomization.json".to_owned(),
+        );
+    }
+    if flags.third_party_scan_delay != 300 {
+        out.push(
+            "thirdPartyScanDelay: only upstream's removed A3 reset protocol used it; a failed reset goes to ResetInfo's ManualResetDevs".to_owned(),
+        );
+    }
     out
 }
 

@@ -52,7 +52,7 @@ fn defaults_match_the_go_plugin() {
     assert_eq!(config.log.max_age_days, 7);
     assert_eq!(config.log.max_backups, 30);
     assert_eq!(config.share_dev_count, 1);
-    assert_eq!(config.linkdown_timeout, Duration::from_secs(30));
+    assert!(config.inert.is_empty());
     assert_eq!(config.device_reset_timeout, Duration::from_secs(600));
     assert_eq!(config.healthz, None);
     assert!(config.unimplemented.is_empty());
@@ -232,6 +232,21 @@ fn ascend_docker_mode_follows_the_runtime_env_unless_explicitly_disabled() {
 fn accepted_but_unimplemented_flags_are_listed_for_a_warning() {
     let config = parse(&["-hotReset=0", "-enableSlowNode", "-useSingleDieMode=true"]).unwrap();
     assert_eq!(config.unimplemented, ["enableSlowNode", "useSingleDieMode"]);
+}
+
+#[test]
+fn inert_flags_are_accepted_and_named_for_a_warning_only_when_set() {
+    let config = parse(&["-linkdownTimeout=30", "-thirdPartyScanDelay=300"]).unwrap();
+    assert!(config.inert.is_empty(), "defaults: {:?}", config.inert);
+    let config = parse(&["-linkdownTimeout=10", "-thirdPartyScanDelay=0"]).unwrap();
+    assert_eq!(config.inert.len(), 2, "{:?}", config.inert);
+    assert!(config.inert[0].starts_with("linkdownTimeout: "));
+    assert!(config.inert[0].contains("FaultDuration"));
+    assert!(config.inert[1].starts_with("thirdPartyScanDelay: "));
+    assert!(config.unimplemented.is_empty(), "inert, not unimplemented");
+    // Still validated as upstream validates them.
+    assert!(parse(&["-linkdownTimeout=31"]).is_err());
+    assert!(parse(&["-thirdPartyScanDelay=-1"]).is_err());
 }
 
 #[test]

@@ -87,8 +87,9 @@ impl fmt::Display for FaultLevel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FaultCode(pub u32);
 
-/// RoCE link down: a network fault, kept out of the chip's own level and
-/// counted only after `linkdownTimeout`.
+/// RoCE link down: a network fault, kept out of the chip's own level. The
+/// tracker also sets it when DCMI reports the link down (as upstream does
+/// from `hccn_tool`); how long it must last is a FaultDuration rule.
 pub const LINK_DOWN: FaultCode = FaultCode(0x8107_8603);
 /// UBoE port down (NEW, A5): upstream's other 32-bit network fault code.
 pub const UBOE_PORT_DOWN: FaultCode = FaultCode(0x8107_8607);
@@ -347,16 +348,36 @@ impl FaultTable {
         self.worst(codes.into_iter().filter(|(code, _)| !is_network(*code)))
     }
 
-    /// The network level: worst over the network codes only. As upstream does
-    /// for network faults, a network code missing from the table counts as
-    /// PreSeparateNPU.
+    /// The network level: worst over the network codes only, each graded
+    /// with [`FaultTable::network_grade`].
     pub fn network_level(&self, codes: impl IntoIterator<Item = FaultCode>) -> FaultLevel {
         codes
             .into_iter()
             .filter(|code| is_network(*code))
-            .map(|code| self.get(code).unwrap_or(FaultLevel::PreSeparateNPU))
+            .map(|code| self.network_grade(code))
             .max()
             .unwrap_or(FaultLevel::Normal)
+    }
+
+    /// One network (parameter-plane) code's level (recovery spec §1.4,
+    /// §2.1): the network grades are Separate, PreSeparate, SubHealth and
+    /// NotHandle only, so a code listed under a Restart* or FreeRestartNPU
+    /// level is NotHandleFault, and a code missing from the table is
+    /// PreSeparateNPU (a link fault nobody classified isolates the network,
+    /// never the chip).
+    pub fn network_grade(&self, code: FaultCode) -> FaultLevel {
+        match self.get(code) {
+            None => FaultLevel::PreSeparateNPU,
+            Some(
+                level @ (FaultLevel::NotHandleFault
+                | FaultLevel::SubHealth
+                | FaultLevel::PreSeparateNPU
+                | FaultLevel::SeparateNPU
+                | FaultLevel::ManuallySeparateNPU),
+            ) => level,
+            Some(FaultLevel::Normal) => FaultLevel::Normal,
+            Some(_) => FaultLevel::NotHandleFault,
+        }
     }
 }
 

@@ -2,22 +2,24 @@
 //!
 //! `spec/compat.md` §7: each chip's active codes are graded with the fault
 //! table (worst wins; unknown codes by the last event's severity); a dropped
-//! card is the synthetic code `40F84E00`; link-down counts only after
-//! `linkdownTimeout` and only as a network fault; manual separation wins
+//! card is the synthetic code `40F84E00`; a link DCMI reports down is the
+//! network code `81078603`, graded on the network scale (§1.4) and timed by
+//! FaultDuration rules, never by `linkdownTimeout` (inert, §0); network
+//! SubHealth is Healthy-with-warning (§6 #9); manual separation wins
 //! over everything; a chip is Healthy again as soon as its faults clear,
 //! unless autoStowing is off, in which case it waits for [`Tracker::release`].
 //! Recovery spec §1–§2 on top: each code graded on its own and the maximum
 //! taken; once-faults count for one cycle; FaultFrequency/FaultDuration
 //! reasons (`upgrade.rs`) raise the level; PreSeparateNPU stays Healthy while
 //! a pod holds the chip; a 300I Duo card is Unhealthy as a whole when asked;
-//! chips being hot-reset are Unhealthy for exactly the reset.
+//! chips being hot-reset are Unhealthy for exactly the reset; an AIC/AIV
+//! bus error near an HBM fault is the HBM fault's echo (`bus_errors.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::customization::Customization;
-use super::faults::{CARD_DROPPED, FaultCode, FaultLevel, FaultTable, is_network};
+use super::faults::{CARD_DROPPED, FaultCode, FaultLevel, FaultTable, LINK_DOWN, is_network};
 use super::upgrade::{ChipUpgrades, UpgradeReason};
 
 /// What one poll of one chip returned.
@@ -88,7 +90,6 @@ impl Snapshot {
 pub struct Policy {
     pub table: Arc<FaultTable>,
     pub auto_stowing: bool,
-    pub linkdown_timeout: Duration,
     /// FaultFrequency / FaultDuration rules.
     pub customization: Arc<Customization>,
     /// Chips (phy ids) that are Unhealthy together when one of them is: the
@@ -98,11 +99,10 @@ pub struct Policy {
 
 impl Policy {
     /// The built-in tables, no whole cards.
-    pub fn new(table: Arc<FaultTable>, auto_stowing: bool, linkdown_timeout: Duration) -> Self {
+    pub fn new(table: Arc<FaultTable>, auto_stowing: bool) -> Self {
         Self {
             table,
             auto_stowing,
-            linkdown_timeout,
             customization: Arc::new(Customization::builtin()),
             whole_cards: Vec::new(),
         }
@@ -112,7 +112,10 @@ impl Policy {
 #[derive(Debug, Clone, Default)]
 struct ChipMemory {
     first_seen: HashMap<FaultCode, u64>,
-    link_down_since: Option<u64>,
+    /// The link as DCMI last reported it (a failed read keeps it).
+    link_down: bool,
+    /// AIC/AIV bus errors waiting to be told apart from an HBM fault's echo.
+    bus: BusErrors,
     reading: Reading,
     held: bool,
     /// Codes of once-events (assertion 2), graded until the cycle ends.
@@ -169,7 +172,7 @@ impl Tracker {
             resetting: BTreeSet::new(),
             current: Arc::new(Snapshot::default()),
         };
-        tracker.regrade(0);
+        tracker.regrade();
         tracker
     }
 
@@ -183,9 +186,9 @@ impl Tracker {
     }
 
     /// Replaces the fault table (file or ConfigMap reload).
-    pub fn set_table(&mut self, table: Arc<FaultTable>, now_ms: u64) -> bool {
+    pub fn set_table(&mut self, table: Arc<FaultTable>) -> bool {
         self.policy.table = table;
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Replaces the FaultFrequency / FaultDuration rules (file or ConfigMap
@@ -224,7 +227,7 @@ impl Tracker {
         }
         self.listed = listed;
         self.isolation_loaded = true;
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// The `ManuallySeparateNPU` list changed in the cluster. A chip an
@@ -251,19 +254,19 @@ impl Tracker {
             }
         }
         self.listed = listed;
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Chips a live pod holds (PreSeparateNPU stays Healthy on them).
-    pub fn set_in_use(&mut self, phys: BTreeSet<u32>, now_ms: u64) -> bool {
+    pub fn set_in_use(&mut self, phys: BTreeSet<u32>) -> bool {
         self.in_use = phys;
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Chips of a ring being hot-reset: Unhealthy for exactly that time.
-    pub fn set_resetting(&mut self, phys: BTreeSet<u32>, now_ms: u64) -> bool {
+    pub fn set_resetting(&mut self, phys: BTreeSet<u32>) -> bool {
         self.resetting = phys;
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// A once-fault (event assertion 2): graded, and counted by the rules,
@@ -274,7 +277,7 @@ impl Tracker {
         };
         chip.once.insert(FaultCode(code), now_ms);
         self.step_rules(phy_id, now_ms);
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// The end of a polling cycle: once-faults go.
@@ -291,16 +294,26 @@ impl Tracker {
         for phy in phys {
             self.step_rules(phy, now_ms);
         }
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Time passed with no reading: rules whose timers ran out move on.
     pub fn tick(&mut self, now_ms: u64) -> bool {
+        // A bus error undecided for 5 s is decided on the last reading.
+        let due: Vec<Reading> = self
+            .chips
+            .values()
+            .filter(|memory| memory.bus.next_deadline().is_some_and(|at| at <= now_ms))
+            .map(|memory| memory.reading.clone())
+            .collect();
+        for reading in due {
+            self.apply(reading, now_ms);
+        }
         let phys: Vec<u32> = self.chips.keys().copied().collect();
         for phy in phys {
             self.step_rules(phy, now_ms);
         }
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Runs one chip's rules over its codes now.
@@ -336,11 +349,11 @@ impl Tracker {
     }
 
     /// An operator released a recovered chip (autoStowing=false).
-    pub fn release(&mut self, phy_id: u32, now_ms: u64) -> bool {
+    pub fn release(&mut self, phy_id: u32) -> bool {
         if let Some(chip) = self.chips.get_mut(&phy_id) {
             chip.held = false;
         }
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Applies a poll result. Returns true when the snapshot changed.
@@ -352,35 +365,51 @@ impl Tracker {
         if reading.dropped {
             codes.push(CARD_DROPPED);
         }
+        if let Some(value) = reading.network {
+            chip.link_down = !NETWORK_OK.contains(&value);
+        }
+        // The driver's own network codes win; a down link without one is
+        // `81078603`, as upstream makes it from `hccn_tool` (§1.2).
+        if chip.link_down && !codes.iter().any(|&code| is_network(code)) {
+            codes.push(LINK_DOWN);
+        }
+        let hbm_since = codes.contains(&bus_errors::HBM_ECC).then(|| {
+            chip.first_seen
+                .get(&bus_errors::HBM_ECC)
+                .copied()
+                .unwrap_or(now_ms)
+        });
+        let associate = self
+            .policy
+            .customization
+            .duration
+            .contains_key(&bus_errors::HBM_ECC);
+        let released = chip.bus.filter(&mut codes, associate, hbm_since, now_ms);
         chip.first_seen.retain(|code, _| codes.contains(code));
+        for (code, since) in released {
+            chip.first_seen.insert(code, since);
+        }
         for code in codes {
             chip.first_seen.entry(code).or_insert(now_ms);
         }
-        let link_down = reading
-            .network
-            .is_some_and(|value| !NETWORK_OK.contains(&value))
-            || chip.first_seen.keys().any(|&code| is_network(code));
-        chip.link_down_since = match (link_down, chip.link_down_since) {
-            (true, Some(since)) => Some(since),
-            (true, None) => Some(now_ms),
-            (false, _) => None,
-        };
         chip.reading = reading;
         let phy_id = chip.reading.phy_id;
         self.step_rules(phy_id, now_ms);
-        self.regrade(now_ms)
+        self.regrade()
     }
 
     /// Recomputes every chip; publishes a new generation when anything changed.
-    pub fn regrade(&mut self, now_ms: u64) -> bool {
-        let timeout_ms =
-            u64::try_from(self.policy.linkdown_timeout.as_millis()).unwrap_or(u64::MAX);
+    pub fn regrade(&mut self) -> bool {
         let mut chips = BTreeMap::new();
         for (&phy_id, memory) in &mut self.chips {
             let table = &self.policy.table;
             let grade = |code: FaultCode, since_ms: u64| ActiveFault {
                 code,
-                level: table.level(code, self.severities.get(&code).copied()),
+                level: if is_network(code) {
+                    table.network_grade(code)
+                } else {
+                    table.level(code, self.severities.get(&code).copied())
+                },
                 since_ms,
             };
             let mut faults: Vec<ActiveFault> = memory
@@ -422,10 +451,16 @@ impl Tracker {
             }
             let held_by_pod = level == FaultLevel::PreSeparateNPU && self.in_use.contains(&phy_id);
             let mut healthy = (level.is_healthy() || held_by_pod) && !memory.reading.failed;
-            let network_healthy = memory
-                .link_down_since
-                .is_none_or(|since| now_ms.saturating_sub(since) < timeout_ms)
-                && network_rule.is_healthy();
+            // Network SubHealth is Healthy with a warning (§6 #9): the
+            // fault stays listed with its level in the device-info ConfigMap.
+            let network_level = faults
+                .iter()
+                .filter(|fault| is_network(fault.code))
+                .map(|fault| fault.level)
+                .max()
+                .unwrap_or(FaultLevel::Normal)
+                .max(network_rule);
+            let network_healthy = network_level.is_healthy();
             if !healthy && !self.policy.auto_stowing {
                 memory.held = true;
             }
@@ -480,38 +515,24 @@ impl Tracker {
         true
     }
 
-    /// The next moment a timer (link-down timeout, a FaultDuration rule)
-    /// changes a grade with no new reading; the monitor wakes then.
+    /// The next moment a timer (a FaultDuration rule, an undecided bus
+    /// error) changes a grade with no new reading; the monitor wakes then.
     pub fn next_deadline(&self) -> Option<u64> {
-        let rules = self
-            .chips
-            .values()
-            .filter_map(|memory| memory.upgrades.next_deadline(&self.policy.customization))
-            .min();
-        match (self.next_network_deadline(), rules) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// When the oldest pending link-down crosses `linkdownTimeout`, so the
-    /// monitor can regrade at that moment rather than at the next poll.
-    pub fn next_network_deadline(&self) -> Option<u64> {
-        let timeout_ms =
-            u64::try_from(self.policy.linkdown_timeout.as_millis()).unwrap_or(u64::MAX);
         self.chips
-            .iter()
-            .filter(|(phy, _)| {
-                self.current
-                    .chips
-                    .get(phy)
-                    .is_some_and(|c| c.network_healthy)
+            .values()
+            .flat_map(|memory| {
+                [
+                    memory.upgrades.next_deadline(&self.policy.customization),
+                    memory.bus.next_deadline(),
+                ]
             })
-            .filter_map(|(_, memory)| memory.link_down_since)
-            .map(|since| since.saturating_add(timeout_ms))
+            .flatten()
             .min()
     }
 }
+
+mod bus_errors;
+use bus_errors::BusErrors;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -193,7 +193,7 @@ impl HealthMonitor {
         let now = now_ms();
         match command {
             MonitorCommand::SetTable(table) => {
-                self.tracker.set_table(table, now);
+                self.tracker.set_table(table);
             }
             MonitorCommand::SetCustomization(rules) => {
                 self.tracker.set_customization(rules, now);
@@ -205,13 +205,13 @@ impl HealthMonitor {
                 self.tracker.load_isolation(listed, reasons, now);
             }
             MonitorCommand::SetInUse(phys) => {
-                self.tracker.set_in_use(phys, now);
+                self.tracker.set_in_use(phys);
             }
             MonitorCommand::SetResetting(phys) => {
-                self.tracker.set_resetting(phys, now);
+                self.tracker.set_resetting(phys);
             }
             MonitorCommand::Release(phy) => {
-                self.tracker.release(phy, now);
+                self.tracker.release(phy);
             }
             MonitorCommand::PollNow => self.poll_all().await,
         }
@@ -278,8 +278,10 @@ async fn read_chip(dcmi: &Dcmi, chip: ChipAddress) -> Reading {
         match network {
             Ok(value) => reading.network = Some(value),
             Err(error) if error.is_unsupported() => {}
-            Err(DcmiError::Timeout { .. } | DcmiError::Stuck { .. }) => {
-                reading.network = Some(u32::MAX);
+            // A call that hung says nothing about the link: the last known
+            // state stands (upstream counts a failing tool as down, §6 #12).
+            Err(error @ (DcmiError::Timeout { .. } | DcmiError::Stuck { .. })) => {
+                tracing::warn!(chip = chip.phy_id, %error, "network health read hung; keeping the last known link state");
             }
             Err(error) => {
                 tracing::debug!(chip = chip.phy_id, %error, "network health read failed");

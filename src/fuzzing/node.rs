@@ -40,7 +40,6 @@ pub fn flags(data: &[u8]) {
             let period = config.list_watch_period.as_secs();
             assert!((3..=1800).contains(&period), "listWatchPeriod {period}");
             assert!((1..=100).contains(&config.share_dev_count));
-            assert!((1..=30).contains(&config.linkdown_timeout.as_secs()));
             assert!((10..=600).contains(&config.device_reset_timeout.as_secs()));
             if config.mixed_insert_310p {
                 assert!(

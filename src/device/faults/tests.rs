@@ -324,6 +324,37 @@ fn a_network_code_missing_from_the_table_counts_as_pre_separate() {
     );
 }
 
+#[test]
+fn network_codes_are_graded_on_the_network_scale() {
+    // Each row: the table key a link-down code is listed under, its grade.
+    let rows = [
+        ("NotHandleFaultCodes", FaultLevel::NotHandleFault),
+        ("SubHealthFaultCodes", FaultLevel::SubHealth),
+        ("SubHealthFaultNetworkCodes", FaultLevel::SubHealth),
+        ("NotHandleFaultNetworkCodes", FaultLevel::NotHandleFault),
+        ("PreSeparateNPUCodes", FaultLevel::PreSeparateNPU),
+        ("PreSeparateNPUNetworkCodes", FaultLevel::PreSeparateNPU),
+        ("SeparateNPUCodes", FaultLevel::SeparateNPU),
+        ("SeparateNPUNetworkCodes", FaultLevel::SeparateNPU),
+        // Restart levels do not exist for the network: NotHandleFault.
+        ("RestartRequestCodes", FaultLevel::NotHandleFault),
+        ("RestartBusinessCodes", FaultLevel::NotHandleFault),
+        ("FreeRestartNPUCodes", FaultLevel::NotHandleFault),
+        ("RestartNPUCodes", FaultLevel::NotHandleFault),
+    ];
+    for (key, level) in rows {
+        let json = format!(r#"{{"{key}":["81078603"]}}"#);
+        let (table, _) = FaultTable::parse(json.as_bytes(), MIB).unwrap();
+        assert_eq!(table.network_grade(LINK_DOWN), level, "{key}");
+        assert_eq!(table.network_level([LINK_DOWN]), level, "{key}");
+    }
+    assert_eq!(
+        FaultTable::builtin().network_grade(LINK_DOWN),
+        FaultLevel::NotHandleFault,
+        "the shipped table: link down alone is NotHandleFault, its duration rule does the rest"
+    );
+}
+
 fn any_code() -> impl Strategy<Value = FaultCode> {
     prop_oneof![
         proptest::sample::select(

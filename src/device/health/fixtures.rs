@@ -7,14 +7,7 @@ use super::{Policy, Reading, Snapshot, Tracker};
 use crate::device::faults::FaultTable;
 
 pub fn snapshot(n: u32, unhealthy: &[u32]) -> Snapshot {
-    let mut tracker = Tracker::new(
-        Policy::new(
-            Arc::new(FaultTable::builtin()),
-            true,
-            std::time::Duration::from_secs(30),
-        ),
-        0..n,
-    );
+    let mut tracker = Tracker::new(Policy::new(Arc::new(FaultTable::builtin()), true), 0..n);
     for &phy_id in unhealthy {
         let reading = Reading {
             phy_id,

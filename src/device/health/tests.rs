@@ -1,13 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::device::faults::UBOE_PORT_DOWN;
 
 fn policy(auto_stowing: bool) -> Policy {
-    Policy::new(
-        Arc::new(FaultTable::builtin()),
-        auto_stowing,
-        Duration::from_secs(30),
-    )
+    Policy::new(Arc::new(FaultTable::builtin()), auto_stowing)
 }
 
 fn reading(phy_id: u32, codes: &[u32]) -> Reading {
@@ -60,7 +57,7 @@ fn without_auto_stowing_a_recovered_chip_waits_for_release() {
     let chip = &tracker.snapshot().chips[&0];
     assert!(!chip.healthy);
     assert!(chip.recovering);
-    assert!(tracker.release(0, 3_000));
+    assert!(tracker.release(0));
     assert!(tracker.snapshot().is_healthy(0));
 }
 
@@ -104,7 +101,7 @@ fn an_unknown_code_is_separate_npu_unless_its_event_was_minor() {
     tracker.apply(reading(0, &[unknown]), 1_000);
     assert_eq!(tracker.snapshot().chips[&0].level, FaultLevel::SeparateNPU);
     tracker.note_event_severity(unknown, 1);
-    tracker.regrade(1_500);
+    tracker.regrade();
     assert_eq!(
         tracker.snapshot().chips[&0].level,
         FaultLevel::NotHandleFault
@@ -112,38 +109,109 @@ fn an_unknown_code_is_separate_npu_unless_its_event_was_minor() {
     assert!(tracker.snapshot().is_healthy(0));
 }
 
-#[test]
-fn link_down_is_a_network_fault_only_after_the_timeout() {
-    let mut tracker = Tracker::new(policy(true), [0]);
-    let down = Reading {
-        phy_id: 0,
-        network: Some(3),
+fn link(phy_id: u32, value: Option<u32>) -> Reading {
+    Reading {
+        phy_id,
+        network: value,
         ..Reading::default()
-    };
-    tracker.apply(down.clone(), 1_000);
+    }
+}
+
+#[test]
+fn a_down_link_is_the_link_down_code_timed_by_the_duration_rule() {
+    // The shipped rules: link down > 20 s -> PreSeparateNPU, up > 60 s clears.
+    let mut tracker = Tracker::new(policy(true), [0]);
+    tracker.apply(link(0, Some(3)), 1_000);
     let chip = &tracker.snapshot().chips[&0];
-    assert!(chip.network_healthy, "not yet: linkdownTimeout is 30 s");
+    assert_eq!(
+        chip.faults[0].code, LINK_DOWN,
+        "DCMI's down link is 81078603"
+    );
+    assert_eq!(chip.faults[0].level, FaultLevel::NotHandleFault);
+    assert!(chip.network_healthy, "not yet: the rule wants 20 s");
     assert!(chip.healthy);
-    assert_eq!(tracker.next_network_deadline(), Some(31_000));
-    tracker.apply(down, 31_000);
+    assert_eq!(tracker.next_deadline(), Some(21_001));
+    tracker.tick(21_001);
     let chip = &tracker.snapshot().chips[&0];
     assert!(!chip.network_healthy);
+    assert_eq!(chip.faults[0].level, FaultLevel::PreSeparateNPU);
     assert!(
         chip.healthy,
         "a network fault stays out of the chip's own health"
     );
-    tracker.apply(
-        Reading {
-            phy_id: 0,
-            network: Some(6),
-            ..Reading::default()
-        },
-        32_000,
-    );
-    assert!(
-        tracker.snapshot().chips[&0].network_healthy,
-        "INIT counts as OK"
-    );
+    // A read that failed says nothing about the link: it stays down.
+    tracker.apply(link(0, None), 22_000);
+    assert!(!tracker.snapshot().chips[&0].network_healthy);
+    tracker.apply(link(0, Some(6)), 23_000);
+    let chip = &tracker.snapshot().chips[&0];
+    assert!(chip.faults.is_empty(), "INIT counts as up");
+    assert!(!chip.network_healthy, "up for 60 s before the rule lets go");
+    tracker.tick(83_001);
+    assert!(tracker.snapshot().chips[&0].network_healthy);
+}
+
+#[test]
+fn the_drivers_own_network_code_stands_for_the_link() {
+    let mut tracker = Tracker::new(policy(true), [0]);
+    let mut reading = link(0, Some(3));
+    reading.codes = vec![UBOE_PORT_DOWN.0];
+    tracker.apply(reading, 1_000);
+    let codes: Vec<FaultCode> = tracker.snapshot().chips[&0]
+        .faults
+        .iter()
+        .map(|f| f.code)
+        .collect();
+    assert_eq!(codes, [UBOE_PORT_DOWN], "no second, synthetic code");
+}
+
+#[test]
+fn network_codes_are_graded_on_the_network_scale_and_sub_health_stays_healthy() {
+    // Each row: the table, the link-down code's level, network healthy.
+    let rows = [
+        (
+            r#"{"SubHealthFaultNetworkCodes":["81078603"]}"#,
+            FaultLevel::SubHealth,
+            true,
+        ),
+        (
+            r#"{"NotHandleFaultCodes":["81078603"]}"#,
+            FaultLevel::NotHandleFault,
+            true,
+        ),
+        (
+            r#"{"RestartNPUCodes":["81078603"]}"#,
+            FaultLevel::NotHandleFault,
+            true,
+        ),
+        (
+            r#"{"PreSeparateNPUNetworkCodes":["81078603"]}"#,
+            FaultLevel::PreSeparateNPU,
+            false,
+        ),
+        (
+            r#"{"SeparateNPUCodes":["81078603"]}"#,
+            FaultLevel::SeparateNPU,
+            false,
+        ),
+        (
+            r#"{"SeparateNPUCodes":["80C98009"]}"#,
+            FaultLevel::PreSeparateNPU,
+            false,
+        ),
+    ];
+    for (json, level, network_healthy) in rows {
+        let (table, _) = FaultTable::parse(json.as_bytes(), 1 << 20).unwrap();
+        let mut policy = policy(true);
+        policy.table = Arc::new(table);
+        policy.customization = Arc::new(Customization::default());
+        let mut tracker = Tracker::new(policy, [0]);
+        tracker.apply(reading(0, &[LINK_DOWN.0]), 1_000);
+        let chip = &tracker.snapshot().chips[&0];
+        assert_eq!(chip.faults[0].level, level, "{json}");
+        assert_eq!(chip.network_healthy, network_healthy, "{json}");
+        assert!(chip.healthy, "{json}: the chip itself is untouched");
+        assert_eq!(chip.level, FaultLevel::Normal, "{json}");
+    }
 }
 
 #[test]
@@ -197,7 +265,7 @@ fn a_new_table_regrades_active_codes() {
     tracker.apply(reading(0, &[code]), 1_000);
     let relaxed = format!("{{\"NotHandleFaultCodes\":[\"{code:08X}\"]}}");
     let (table, _) = FaultTable::parse(relaxed.as_bytes(), 1 << 20).unwrap();
-    assert!(tracker.set_table(Arc::new(table), 2_000));
+    assert!(tracker.set_table(Arc::new(table)));
     assert!(tracker.snapshot().is_healthy(0));
 }
 
@@ -250,12 +318,12 @@ mod recovery {
             let chip = tracker.snapshot().chips[&0].clone();
             assert_eq!(chip.level, level);
             assert_eq!(chip.healthy, free, "{level}, chip free");
-            tracker.set_in_use(BTreeSet::from([0]), 2);
+            tracker.set_in_use(BTreeSet::from([0]));
             assert_eq!(tracker.snapshot().is_healthy(0), held, "{level}, chip held");
         }
         let mut tracker = tracker(1);
         tracker.set_manual(BTreeSet::from([0]), 1);
-        tracker.set_in_use(BTreeSet::from([0]), 2);
+        tracker.set_in_use(BTreeSet::from([0]));
         assert_eq!(
             tracker.snapshot().chips[&0].level,
             FaultLevel::ManuallySeparateNPU
@@ -288,7 +356,7 @@ mod recovery {
         let mut tracker = tracker(2);
         tracker.apply(reading(0, &[PRE_SEPARATE]), 1);
         tracker.apply(reading(1, &[PRE_SEPARATE]), 1);
-        tracker.set_in_use(BTreeSet::from([0]), 2);
+        tracker.set_in_use(BTreeSet::from([0]));
         let snapshot = tracker.snapshot();
         assert!(snapshot.is_healthy(0));
         assert!(!snapshot.is_healthy(1));
@@ -296,7 +364,7 @@ mod recovery {
         // A worse fault on a held chip is not excused.
         tracker.apply(reading(0, &[PRE_SEPARATE, unhealthy_code()]), 3);
         assert!(!tracker.snapshot().is_healthy(0));
-        tracker.set_in_use(BTreeSet::new(), 4);
+        tracker.set_in_use(BTreeSet::new());
         tracker.apply(reading(0, &[PRE_SEPARATE]), 5);
         assert!(!tracker.snapshot().is_healthy(0));
     }
@@ -315,11 +383,11 @@ mod recovery {
     #[test]
     fn a_resetting_chip_is_unhealthy_for_exactly_the_reset() {
         let mut tracker = tracker(4);
-        tracker.set_resetting(BTreeSet::from([0, 1]), 1);
+        tracker.set_resetting(BTreeSet::from([0, 1]));
         let snapshot = tracker.snapshot();
         assert!(!snapshot.is_healthy(0) && snapshot.chips[&0].resetting);
         assert!(snapshot.is_healthy(2));
-        tracker.set_resetting(BTreeSet::new(), 2);
+        tracker.set_resetting(BTreeSet::new());
         assert!(tracker.snapshot().is_healthy(0));
     }
 
@@ -394,9 +462,7 @@ mod recovery {
 
     #[test]
     fn a_long_link_down_makes_the_network_unhealthy_through_the_duration_rule() {
-        let mut policy = policy(true);
-        policy.linkdown_timeout = Duration::from_secs(3_600);
-        let mut tracker = Tracker::new(policy, 0..1);
+        let mut tracker = Tracker::new(policy(true), 0..1);
         let link = crate::device::faults::LINK_DOWN.0;
         tracker.apply(reading(0, &[link]), HOUR);
         assert!(tracker.snapshot().chips[&0].network_healthy);
@@ -405,5 +471,57 @@ mod recovery {
         let chip = &tracker.snapshot().chips[&0];
         assert!(!chip.network_healthy);
         assert!(chip.healthy, "a network fault leaves the chip's own health");
+    }
+
+    /// The shipped rules plus a FaultDuration rule on the HBM fault, which
+    /// switches the bus-error association on.
+    fn associating() -> Tracker {
+        let json = br#"{"FaultDuration":[{"EventId":["80E01801"],"FaultTimeout":0,"RecoverTimeout":0,"FaultHandling":"RestartNPU"}]}"#;
+        let (rules, warnings) = Customization::parse(json, 1 << 20).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut policy = policy(true);
+        policy.customization = Arc::new(rules);
+        Tracker::new(policy, 0..2)
+    }
+
+    fn codes(tracker: &Tracker, phy: u32) -> Vec<u32> {
+        tracker.snapshot().chips[&phy]
+            .faults
+            .iter()
+            .map(|f| f.code.0)
+            .collect()
+    }
+
+    const AIC_BUS: u32 = 0x80C9_8009;
+
+    #[test]
+    fn with_an_hbm_duration_rule_a_bus_error_beside_the_hbm_fault_is_dropped() {
+        let mut tracker = associating();
+        tracker.apply(reading(0, &[HBM, AIC_BUS]), HOUR);
+        tracker.apply(reading(0, &[HBM, AIC_BUS]), HOUR + 60_000);
+        tracker.tick(HOUR + 60_000);
+        assert_eq!(codes(&tracker, 0), [HBM]);
+    }
+
+    #[test]
+    fn with_an_hbm_duration_rule_a_lone_bus_error_counts_after_five_seconds() {
+        let mut tracker = associating();
+        tracker.apply(reading(1, &[AIC_BUS]), HOUR);
+        assert!(codes(&tracker, 1).is_empty(), "undecided");
+        assert!(tracker.snapshot().is_healthy(1));
+        assert_eq!(tracker.next_deadline(), Some(HOUR + 5_001));
+        // The monitor wakes at the deadline with no new reading.
+        tracker.tick(HOUR + 5_001);
+        assert_eq!(codes(&tracker, 1), [AIC_BUS]);
+        let chip = &tracker.snapshot().chips[&1];
+        assert_eq!(chip.faults[0].since_ms, HOUR, "its own first-seen time");
+        assert!(!chip.healthy, "RestartRequest");
+    }
+
+    #[test]
+    fn without_an_hbm_duration_rule_a_bus_error_counts_at_once() {
+        let mut tracker = tracker(1);
+        tracker.apply(reading(0, &[HBM, AIC_BUS]), HOUR);
+        assert_eq!(codes(&tracker, 0), [AIC_BUS, HBM]);
     }
 }

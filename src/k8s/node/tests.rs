@@ -27,14 +27,7 @@ fn node_inventory() -> Inventory {
 
 /// Chip 2 faulted then cleared with autoStowing=false: recovering.
 fn recovering_snapshot() -> Snapshot {
-    let mut tracker = Tracker::new(
-        Policy::new(
-            Arc::new(FaultTable::builtin()),
-            false,
-            Duration::from_secs(30),
-        ),
-        0..4,
-    );
+    let mut tracker = Tracker::new(Policy::new(Arc::new(FaultTable::builtin()), false), 0..4);
     let read = |phy_id, failed| Reading {
         phy_id,
         failed,

@@ -133,7 +133,7 @@ impl Families {
         let chip_network_healthy = Family::default();
         registry.register(
             "chip_network_healthy",
-            "1 when the chip's RoCE/UBoE network is healthy (or it has none), 0 after a link-down outlasting linkdownTimeout",
+            "1 when the chip's RoCE/UBoE network is healthy (or it has none), 0 while its network grade (link-down code, FaultDuration rule) is above SubHealthFault",
             chip_network_healthy.clone(),
         );
         let fault_codes = Family::default();
