@@ -218,6 +218,48 @@ async fn a_chip_a_pod_holds_is_reset_only_after_the_pod_ends() {
     assert_eq!(resets(&cluster.node)["1"], 1);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn two_faulted_rings_that_share_no_chip_are_reset_together_and_both_come_back() {
+    let mut cluster = start_cluster(&RESET_ARGS).await;
+    cluster
+        .node
+        .sim(&["reset-inject", "boot-ms", "--ms", "4000"]);
+    // One pod holds a chip of each ring, so both faults wait; its end
+    // frees both rings in one pod-resources read.
+    holds(&cluster.pod_resources, &["Ascend910-2", "Ascend910-6"]);
+    eventually("the plugin sees the pod hold both rings", || {
+        let cfg = device_info(&cluster.api, "DeviceInfoCfg")?;
+        let cfg: Value = serde_json::from_str(&cfg).ok()?;
+        let free = cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910"].as_str()?;
+        let free: Vec<&str> = free.split(',').collect();
+        (!free.contains(&"Ascend910-2") && !free.contains(&"Ascend910-6")).then_some(())
+    })
+    .await;
+    let (_client, mut watch, _) = cluster.node.watch().await;
+    for phy in ["1", "5"] {
+        cluster
+            .node
+            .sim(&["fault", "raise", "--phy", phy, "--code", RESTART_NPU]);
+    }
+    watch
+        .until(patience(), |l| unhealthy(l) == names([1, 5]))
+        .await
+        .unwrap();
+    holds(&cluster.pod_resources, &[]);
+    // Both rings fenced at the same moment: reset concurrently.
+    watch
+        .until(patience(), |l| unhealthy(l) == names(0..8))
+        .await
+        .unwrap_or_else(|e| panic!("both rings fenced together: {e:?}"));
+    watch
+        .until(patience(), |l| l.iter().all(|d| d.health == HEALTHY))
+        .await
+        .unwrap();
+    let resets = resets(&cluster.node);
+    assert_eq!(resets["1"], 1, "{resets}");
+    assert_eq!(resets["5"], 1, "{resets}");
+}
+
 /// Each chip's fault codes as the device-info ConfigMap lists them.
 fn listed_faults(api: &FakeApi) -> Option<std::collections::BTreeMap<String, String>> {
     let cfg: Value = serde_json::from_str(&device_info(api, "DeviceInfoCfg")?).ok()?;

@@ -3,7 +3,8 @@
 //! its ring is free, so it comes back without an operator.
 //!
 //! Each cycle (every `listWatchPeriod` and on each new snapshot) the
-//! [`plan::Planner`] picks candidates; this task checks their rings are free
+//! [`plan::Planner`] picks candidates (rings that share no chip are reset
+//! together); this task checks their rings are free
 //! (no live pod holds a chip, the driver reports no process), waits the idle
 //! delay, spends a token, confirms the fault with one more health read,
 //! fences the ring (every chip Unhealthy and `-Recovering` while it runs,
@@ -205,9 +206,19 @@ impl HotResetter {
 
     async fn cycle(&mut self, snapshot: &Snapshot, stop: &CancellationToken) {
         let candidates = self.planner.candidates(snapshot);
+        // Rings that share no chip are reset together; each spends its own
+        // token (the bucket is per chip), so concurrency never resets a
+        // chip more often than one at a time would.
+        let mut batch: Vec<Candidate> = Vec::new();
         for candidate in candidates {
             if stop.is_cancelled() {
                 return;
+            }
+            let overlaps = batch
+                .iter()
+                .any(|taken| taken.ring.iter().any(|p| candidate.ring.contains(p)));
+            if overlaps {
+                continue;
             }
             let free = self.ring_free(&candidate, snapshot).await;
             match self.planner.readiness(&candidate, free, now_ms()) {
@@ -224,9 +235,11 @@ impl HotResetter {
             if !self.still_faulted(candidate.chip).await {
                 continue;
             }
-            self.reset(&candidate).await;
-            // One reset per cycle: the next cycle sees its result.
-            break;
+            batch.push(candidate);
+        }
+        if !batch.is_empty() {
+            // The next cycle sees the batch's results.
+            self.reset(&batch).await;
         }
         self.publish_manual();
     }
@@ -277,33 +290,76 @@ impl HotResetter {
         }
     }
 
-    async fn reset(&mut self, candidate: &Candidate) {
-        let Some(address) = self.addresses.get(&candidate.chip).copied() else {
-            return;
-        };
-        let family = address.family.name();
+    /// Resets the rings of `batch` (disjoint) at the same time: every ring
+    /// chip fenced for the whole batch, each ring reset and booted on its
+    /// own, then all released and read again.
+    async fn reset(&mut self, batch: &[Candidate]) {
         let hooks = Hooks::load(self.settings.hooks_file.as_deref());
-        let tokens_left = self.planner.start(candidate, now_ms());
-        let ring: BTreeSet<u32> = candidate.ring.iter().copied().collect();
-        let record = ResetRecord {
-            chip: self.names.get(&candidate.chip).cloned().unwrap_or_default(),
-            ring_logic_ids: candidate
-                .ring
-                .iter()
-                .filter_map(|p| self.addresses.get(p).map(|a| a.logic))
-                .collect(),
-            tokens_left,
-            outcome: None,
-        };
-        tracing::warn!(chip = %record.chip, ring = ?candidate.ring, tokens_left, "hot reset starting");
+        let mut started = Vec::new();
+        for candidate in batch {
+            let Some(address) = self.addresses.get(&candidate.chip).copied() else {
+                continue;
+            };
+            let tokens_left = self.planner.start(candidate, now_ms());
+            let record = ResetRecord {
+                chip: self.names.get(&candidate.chip).cloned().unwrap_or_default(),
+                ring_logic_ids: candidate
+                    .ring
+                    .iter()
+                    .filter_map(|p| self.addresses.get(p).map(|a| a.logic))
+                    .collect(),
+                tokens_left,
+                outcome: None,
+            };
+            tracing::warn!(chip = %record.chip, ring = ?candidate.ring, tokens_left, "hot reset starting");
+            started.push((candidate, address, record));
+        }
+        let fenced: BTreeSet<u32> = started
+            .iter()
+            .flat_map(|(candidate, ..)| candidate.ring.iter().copied())
+            .collect();
         let _ = self
             .commands
-            .send(MonitorCommand::SetResetting(ring.clone()))
+            .send(MonitorCommand::SetResetting(fenced))
             .await;
-        self.metrics.reset_started(family);
-        if hooks.reset_record {
-            self.record(record.clone()).await;
+        for (_, address, record) in &started {
+            self.metrics.reset_started(address.family.name());
+            if hooks.reset_record {
+                self.record(record.clone()).await;
+            }
         }
+        let runs = started.iter().map(|(candidate, address, record)| {
+            self.reset_ring(candidate, *address, record, &hooks)
+        });
+        let results = futures::future::join_all(runs).await;
+        for ((candidate, _, _), ok) in started.iter().zip(&results) {
+            self.planner.finished(candidate, ok.is_ok());
+        }
+        let _ = self
+            .commands
+            .send(MonitorCommand::SetResetting(BTreeSet::new()))
+            .await;
+        let _ = self.commands.send(MonitorCommand::PollNow).await;
+        if hooks.reset_record {
+            for ((_, _, record), result) in started.into_iter().zip(results) {
+                self.record(ResetRecord {
+                    outcome: Some(result),
+                    ..record
+                })
+                .await;
+            }
+        }
+    }
+
+    /// One ring: in-band, out-of-band for A3 when that failed; measured.
+    async fn reset_ring(
+        &self,
+        candidate: &Candidate,
+        address: Address,
+        record: &ResetRecord,
+        hooks: &Hooks,
+    ) -> Result<(), String> {
+        let family = address.family.name();
         let started = Instant::now();
         let mut result = self.inband(address, &candidate.ring).await;
         if let Err(error) = &result
@@ -317,9 +373,8 @@ impl HotResetter {
             tracing::warn!(chip = %record.chip, %error, "in-band reset failed; trying out-of-band");
             result = self.outband(&candidate.ring).await;
         }
-        let ok = result.is_ok();
-        self.metrics.reset_finished(family, ok, started.elapsed());
-        self.planner.finished(candidate, ok);
+        self.metrics
+            .reset_finished(family, result.is_ok(), started.elapsed());
         match &result {
             Ok(()) => {
                 tracing::info!(chip = %record.chip, took = ?started.elapsed(), "hot reset done; the ring is back")
@@ -328,18 +383,7 @@ impl HotResetter {
                 tracing::warn!(chip = %record.chip, %error, "hot reset failed; retried while tokens last")
             }
         }
-        let _ = self
-            .commands
-            .send(MonitorCommand::SetResetting(BTreeSet::new()))
-            .await;
-        let _ = self.commands.send(MonitorCommand::PollNow).await;
-        if hooks.reset_record {
-            self.record(ResetRecord {
-                outcome: Some(result),
-                ..record
-            })
-            .await;
-        }
+        result
     }
 
     /// In-band reset of the candidate (a 300I Duo card through its chip 0),
