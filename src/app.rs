@@ -219,6 +219,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             ..
         } => {
             let client = crate::k8s::connect(&config).await?;
+            if let Some(kubelet) = config.pods.from_kubelet.clone().filter(|_| config.volcano) {
+                // A missing CA or token file stops the start here, named.
+                crate::k8s::pods::kubelet::KubeletPods::new(kubelet, node.clone())
+                    .context("-getPodFromKubelet")?;
+            }
             Some((client, node.clone()))
         }
     };
@@ -365,6 +370,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         present_nodes: present_nodes(&config.paths.dev_root),
         cdi: config.cdi_devices,
     };
+    let extra_envs = match &client {
+        Some((client, _)) if config.pods.slow_node => {
+            crate::k8s::slow_node::watch_envs(client.clone(), stop.clone())
+        }
+        _ => crate::changes::constant(Arc::default()),
+    };
     let contexts: Vec<Arc<ServiceContext>> = naming
         .resources
         .into_iter()
@@ -386,6 +397,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 epoch: Default::default(),
                 metrics: metrics.clone(),
                 volcano,
+                extra_envs: extra_envs.clone(),
             })
         })
         .collect();
@@ -497,12 +509,11 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
             tracing::warn!(%problem, "kubelet-ID map not restored from its file; rebuilding it from kubelet and the pods");
         }
         let cache = PodCache::new();
-        tokio::spawn(crate::k8s::pods::run(
-            cache.clone(),
-            kube::Api::all(client.clone()),
-            node.clone(),
-            stop.clone(),
-        ));
+        if let Err(error) =
+            crate::k8s::pods::start_source(&config.pods, &cache, &client, &node, &stop)
+        {
+            tracing::error!(%error, "-getPodFromKubelet: the pod source did not start; Allocates list pods from the API server");
+        }
         let node_object = wait_synced(node_watch.clone(), Duration::from_secs(10)).await;
         let node_ip = crate::k8s::node::node_ip(config.kube.host_ip.as_deref(), node_object.as_deref())
             .unwrap_or_else(|| {
@@ -522,7 +533,8 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
             node.clone(),
             config.pod_wait_timeout,
             metrics.clone(),
-        );
+        )
+        .relist_after_watch_error(config.pods.relist_after_watch_error);
         let binding = Arc::new(VolcanoBinding {
             matcher,
             store,

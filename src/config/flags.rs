@@ -184,6 +184,23 @@ pub struct Flags {
     /// reset on, reset Events off.
     #[arg(long = "hot-reset-plugin-config", global = true)]
     pub hot_reset_plugin_config: Option<PathBuf>,
+    /// -getPodFromKubelet: the service-account token sent to the kubelet (read before each request).
+    #[arg(
+        long = "kubelet-token-file",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        global = true
+    )]
+    pub kubelet_token_file: PathBuf,
+    /// -getPodFromKubelet: CA bundle the kubelet's serving certificate must chain to.
+    #[arg(
+        long = "kubelet-ca-file",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+        global = true
+    )]
+    pub kubelet_ca_file: PathBuf,
+    /// -getPodFromKubelet: do not verify the kubelet's certificate (self-signed serving certificates).
+    #[arg(long = "kubelet-insecure-tls", value_parser = go_bool, action = ArgAction::Set, default_value = "false", global = true)]
+    pub kubelet_insecure_tls: bool,
     /// kubeconfig for running outside the cluster (default: in-cluster, then KUBECONFIG).
     #[arg(long = "kubeconfig", env = "KUBECONFIG", global = true)]
     pub kubeconfig: Option<PathBuf>,

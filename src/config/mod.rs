@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod flags;
+pub mod pods;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use flags::{Command, Flags};
+pub use pods::{KubeletPodsSettings, PodSettings};
 
 use crate::telemetry::logging::Level;
 
@@ -88,6 +90,8 @@ pub struct Environment {
     pub host_ip: Option<String>,
     /// `KUBERNETES_SERVICE_HOST` is set: running in a pod with API access.
     pub in_cluster: bool,
+    /// `KUBELET_PORT`: the kubelet's port for `-getPodFromKubelet`.
+    pub kubelet_port: Option<String>,
 }
 
 impl Environment {
@@ -98,6 +102,7 @@ impl Environment {
             node_name: non_empty("NODE_NAME"),
             host_ip: non_empty("HOST_IP"),
             in_cluster: non_empty("KUBERNETES_SERVICE_HOST").is_some(),
+            kubelet_port: non_empty("KUBELET_PORT"),
         }
     }
 }
@@ -169,6 +174,8 @@ pub struct Config {
     /// Flags set away from their default that do nothing, upstream or here
     /// (recovery spec §0, §4.5); each entry names the flag and says why.
     pub inert: Vec<String>,
+    /// Where the pod cache's pods come from and its options.
+    pub pods: PodSettings,
 }
 
 impl Config {
@@ -291,7 +298,11 @@ impl Config {
             _ => env.ascend_docker_runtime.as_deref() == Some("True"),
         };
         let unimplemented = unimplemented_flags(&flags);
-        let inert = inert_flags(&flags);
+        let mut inert = inert_flags(&flags);
+        inert.extend(pods::inert_pod_flags(
+            &flags,
+            flags.kubeconfig.is_some() || env.in_cluster,
+        ));
         if let Some(node) = &env.node_name {
             check_node_name(node)?;
         }
@@ -308,6 +319,7 @@ impl Config {
             node_name: env.node_name.clone(),
             host_ip: env.host_ip.clone(),
         };
+        let pods = pods::pod_settings(&flags, env, kube.enabled)?;
         // Only the daemon talks to the API; `inspect` reads the node alone.
         if flags.volcano_type && !kube.enabled && flags.command.is_none() {
             return Err(reject(
@@ -357,6 +369,7 @@ impl Config {
             kube,
             unimplemented,
             inert,
+            pods,
         })
     }
 }
@@ -439,10 +452,6 @@ fn unimplemented_flags(flags: &Flags) -> Vec<String> {
             out.push(name.to_string());
         }
     };
-    note(!flags.check_cached_pods, "checkCachedPods");
-    note(flags.get_pod_from_kubelet, "getPodFromKubelet");
-    note(flags.deal_watch_handler, "dealWatchHandler");
-    note(flags.enable_slow_node, "enableSlowNode");
     note(
         !flags.soft_share_dev_config_dir.is_empty(),
         "softShareDevConfigDir",

@@ -28,6 +28,7 @@ pub fn flags(data: &[u8]) {
         node_name: (env_bits & 2 != 0).then(|| "node-a".to_owned()),
         ascend_docker_runtime: (env_bits & 4 != 0).then(|| "True".to_owned()),
         host_ip: (env_bits & 8 != 0).then(|| "192.0.2.1".to_owned()),
+        kubelet_port: (env_bits & 16 != 0).then(|| "10250".to_owned()),
     };
     let text = String::from_utf8_lossy(rest);
     let argv = std::iter::once("device-plugin".to_owned()).chain(

@@ -126,6 +126,29 @@ impl PodCache {
         true
     }
 
+    /// Replaces the contents with a complete list from a source that has
+    /// no watch (the kubelet's `/pods`, `-getPodFromKubelet`): the cache is
+    /// synced and connected. Bumps the change counter only when a pod was
+    /// added, removed or changed, so waiting Allocates wake for news only.
+    pub fn replace(&self, pods: Vec<Pod>) {
+        let changed = {
+            let mut state = self.lock();
+            let pods: BTreeMap<String, Arc<Pod>> = pods
+                .into_iter()
+                .map(|pod| (pod_key(&pod), Arc::new(pod)))
+                .collect();
+            let changed = state.pods != pods || !state.synced || !state.connected;
+            state.pods = pods;
+            state.relisting = None;
+            state.synced = true;
+            state.connected = true;
+            changed
+        };
+        if changed {
+            self.bump();
+        }
+    }
+
     /// The watch failed; the cache keeps its last contents.
     pub fn disconnected(&self) {
         let was = std::mem::replace(&mut self.lock().connected, false);
@@ -317,6 +340,34 @@ pub async fn run(cache: PodCache, api: Api<LeanPod>, node: String, stop: Cancell
     }
 }
 
+/// Starts what feeds `cache`: the kubelet's `/pods` with
+/// `-getPodFromKubelet`, otherwise a watch on the API server. A kubelet
+/// source that cannot start (a CA or token file missing) stops the start.
+pub fn start_source(
+    settings: &crate::config::PodSettings,
+    cache: &PodCache,
+    client: &kube::Client,
+    node: &str,
+    stop: &CancellationToken,
+) -> Result<(), kubelet::KubeletError> {
+    match &settings.from_kubelet {
+        Some(kubelet) => {
+            let source = kubelet::KubeletPods::new(kubelet.clone(), node.to_owned())?;
+            tracing::info!(endpoint = %kubelet.endpoint, verify = !kubelet.insecure, "reading the node's pods from the kubelet (-getPodFromKubelet)");
+            tokio::spawn(source.run(cache.clone(), stop.clone()));
+        }
+        None => {
+            tokio::spawn(run(
+                cache.clone(),
+                Api::all(client.clone()),
+                node.to_owned(),
+                stop.clone(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn unwrap_lean(event: Event<LeanPod>) -> Event<Pod> {
     match event {
         Event::Init => Event::Init,
@@ -327,6 +378,7 @@ fn unwrap_lean(event: Event<LeanPod>) -> Event<Pod> {
     }
 }
 
+pub mod kubelet;
 mod wire;
 pub use wire::LeanPod;
 

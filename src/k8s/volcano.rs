@@ -80,6 +80,8 @@ pub struct VolcanoMatcher {
     used: Mutex<BTreeSet<String>>,
     /// Candidates already reported (Event) for naming a held chip, by UID.
     reported: std::sync::Mutex<BTreeSet<String>>,
+    /// `-dealWatchHandler`: while the watch is down, list before choosing.
+    relist_first: bool,
 }
 
 impl VolcanoMatcher {
@@ -99,7 +101,16 @@ impl VolcanoMatcher {
             metrics,
             used: Mutex::default(),
             reported: std::sync::Mutex::default(),
+            relist_first: false,
         }
+    }
+
+    /// `-dealWatchHandler` (recovery spec §4.3): after a watch error, an
+    /// Allocate first lists the node's pods from the API server and replaces
+    /// the cache, rather than only when no cached pod explains it.
+    pub fn relist_after_watch_error(mut self, on: bool) -> Self {
+        self.relist_first = on;
+        self
     }
 
     pub fn cache(&self) -> &PodCache {
@@ -244,6 +255,9 @@ impl VolcanoMatcher {
     ) -> Result<Claim<T>, VolcanoError> {
         let started = Instant::now();
         let mut used = self.used.lock().await;
+        if self.relist_first && !self.cache.view().connected {
+            self.list_into_cache().await;
+        }
         forget_settled(&mut used, &self.cache.view());
         let deadline = started + self.wait;
         let outcome = self
@@ -302,22 +316,31 @@ impl VolcanoMatcher {
         choose: &impl Fn(&View, &BTreeSet<String>) -> Result<(PodRef, T), MatchError>,
         used: &BTreeSet<String>,
     ) -> Option<Result<(PodRef, T), MatchError>> {
+        if !self.list_into_cache().await {
+            return None;
+        }
+        Some(choose(&self.cache.view(), used))
+    }
+
+    /// Lists the node's pods from the API server into the cache (which
+    /// ignores the list once its watch is back). False: the list failed.
+    async fn list_into_cache(&self) -> bool {
         let api = Api::<super::pods::LeanPod>::all(self.pods.clone().into_client());
         let list = super::pods::list_node_pods(&api, &self.node);
         let pods = match tokio::time::timeout(self.api_timeout, list).await {
             Ok(Ok(pods)) => pods,
             Ok(Err(error)) => {
                 tracing::debug!(%error, "listing the node's pods while the pod watch is down failed");
-                return None;
+                return false;
             }
-            Err(_) => return None,
+            Err(_) => return false,
         };
         tracing::info!(
             pods = pods.len(),
             "pod watch down; listed the node's pods for a Volcano Allocate"
         );
         self.cache.refresh(pods);
-        Some(choose(&self.cache.view(), used))
+        true
     }
 
     /// Patches `predicate-time` to the consumed value. The UID in the body

@@ -56,6 +56,8 @@ pub struct ServiceContext {
     pub metrics: Metrics,
     /// Volcano mode for this resource (physical chips and `npu-core`).
     pub volcano: Option<Arc<VolcanoBinding>>,
+    /// Envs every container's answer gets (`-enableSlowNode`).
+    pub extra_envs: watch::Receiver<Arc<std::collections::BTreeMap<String, String>>>,
 }
 
 impl ServiceContext {
@@ -535,7 +537,15 @@ impl DevicePlugin for PluginService {
             .metrics
             .allocate(&context.resource, outcome, started.elapsed());
         match result {
-            Ok(response) => Ok(Response::new(response)),
+            Ok(mut response) => {
+                let extra = context.extra_envs.borrow().clone();
+                for container in &mut response.container_responses {
+                    container
+                        .envs
+                        .extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                Ok(Response::new(response))
+            }
             Err(error) => {
                 tracing::warn!(resource = %context.resource.type_name, %error, "Allocate refused");
                 Err(status(&error))

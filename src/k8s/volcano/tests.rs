@@ -387,3 +387,83 @@ async fn a_failed_list_while_the_watch_is_down_still_names_the_outage() {
     assert!(matches!(error, VolcanoError::Disconnected(..)), "{error:?}");
     assert!(log.writes().is_empty());
 }
+
+/// A matcher whose API lists `pods` and accepts every patch.
+fn listing_matcher(
+    cache: PodCache,
+    pods: Vec<k8s_openapi::api::core::v1::Pod>,
+    relist: bool,
+) -> (VolcanoMatcher, Log) {
+    let pods: Vec<serde_json::Value> = pods
+        .iter()
+        .map(|p| serde_json::to_value(p).unwrap())
+        .collect();
+    let (client, log) = mock::client(move |request| {
+        if request.method == "GET" {
+            let list =
+                json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods});
+            (200, list)
+        } else {
+            mock::echo(request)
+        }
+    });
+    let matcher = VolcanoMatcher::new(
+        cache,
+        Api::all(client),
+        NODE.into(),
+        Duration::from_millis(300),
+        Metrics::new(),
+    )
+    .relist_after_watch_error(relist);
+    (matcher, log)
+}
+
+fn gets(log: &Log) -> usize {
+    log.all().iter().filter(|r| r.method == "GET").count()
+}
+
+#[tokio::test]
+async fn with_deal_watch_handler_a_watch_error_makes_the_next_allocate_list_first() {
+    // The cache still holds a pod deleted while the watch was down; the
+    // API server has the pod Volcano placed since.
+    let stale = volcano_pod(NODE, "gone", "Ascend910", "Ascend910-0", "100");
+    let fresh = volcano_pod(NODE, "fresh", "Ascend910", "Ascend910-3", "200");
+    let cache = cache_of(vec![stale.clone()]);
+    cache.disconnected();
+    let (matcher, log) = listing_matcher(cache.clone(), vec![fresh.clone()], true);
+    let claim = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(claim.pod.key(), "ml/fresh", "the re-listed cache decides");
+    assert_eq!(gets(&log), 1, "one list");
+    assert!(cache.find("ml", "gone").is_none(), "the cache was replaced");
+    // Without the flag, the cached pod still explains the request: no list.
+    let cache = cache_of(vec![stale]);
+    cache.disconnected();
+    let (matcher, log) = listing_matcher(cache, vec![fresh], false);
+    let claim = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(claim.pod.key(), "ml/gone");
+    assert_eq!(gets(&log), 0);
+}
+
+#[tokio::test]
+async fn with_deal_watch_handler_a_connected_watch_is_trusted() {
+    let cache = cache_of(vec![volcano_pod(
+        NODE,
+        "job",
+        "Ascend910",
+        "Ascend910-1",
+        "100",
+    )]);
+    let (matcher, log) = listing_matcher(cache, Vec::new(), true);
+    let claim = matcher
+        .claim_chips("Ascend910", 1, &chips(8), |_| true)
+        .await
+        .unwrap();
+    assert_eq!(claim.pod.key(), "ml/job");
+    assert_eq!(gets(&log), 0, "no list while the watch is up");
+}
