@@ -315,6 +315,53 @@ async fn with_an_hbm_duration_rule_a_bus_error_beside_the_hbm_fault_is_dropped_a
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_link_is_timed_by_its_duration_rule_not_by_linkdown_timeout() {
+    // The rule says 2 s; -linkdownTimeout (30 s, inert) would say 30 s.
+    let rules = support::private_dir();
+    let file = rules.path().join("faultCustomization.json");
+    std::fs::write(
+        &file,
+        r#"{"FaultDuration":[{"EventId":["81078603"],"FaultTimeout":2,"RecoverTimeout":0,"FaultHandling":"PreSeparateNPU"}]}"#,
+    )
+    .unwrap();
+    let flag = format!("--fault-customization-file={}", file.display());
+    let cluster =
+        start_cluster(&["-listWatchPeriod=3", "-linkdownTimeout=30", flag.as_str()]).await;
+    // DCMI's network health says down, with no code in the error list: the
+    // plugin itself makes the link-down code (as upstream does from hccn_tool).
+    cluster
+        .node
+        .sim(&["net", "set", "--phy", "3", "--value", "3"]);
+    let network_unhealthy = |api: &FakeApi| -> Option<String> {
+        let cfg: Value = serde_json::from_str(&device_info(api, "DeviceInfoCfg")?).ok()?;
+        cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910-NetworkUnhealthy"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    eventually("chip 3 network-unhealthy by the rule", || {
+        network_unhealthy(&cluster.api).filter(|v| v == "Ascend910-3")
+    })
+    .await;
+    let faults = listed_faults(&cluster.api).unwrap();
+    assert_eq!(
+        faults["Ascend910-3"], "81078603",
+        "the link-down code: {faults:?}"
+    );
+    // The chip itself stays Healthy: the network never grades the chip.
+    let cfg: Value =
+        serde_json::from_str(&device_info(&cluster.api, "DeviceInfoCfg").unwrap()).unwrap();
+    let unhealthy = cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910-Unhealthy"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!unhealthy.contains("Ascend910-3"), "{unhealthy}");
+    cluster.node.sim(&["net", "up", "--phy", "3"]);
+    eventually("chip 3 network-healthy again", || {
+        network_unhealthy(&cluster.api).filter(String::is_empty)
+    })
+    .await;
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

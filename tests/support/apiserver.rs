@@ -44,6 +44,8 @@ pub struct FakeApi {
     changes: broadcast::Sender<(String, String, Value)>,
     pub address: SocketAddr,
     stop: tokio_util::sync::CancellationToken,
+    /// Watches end at their next event and new ones fail (lists still work).
+    watches_broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeApi {
@@ -55,6 +57,7 @@ impl FakeApi {
             changes: broadcast::channel(1024).0,
             address,
             stop: tokio_util::sync::CancellationToken::new(),
+            watches_broken: Arc::default(),
         };
         let server = api.clone();
         tokio::spawn(async move {
@@ -82,6 +85,23 @@ impl FakeApi {
     /// Stops accepting (existing watches end when their client goes).
     pub fn shutdown(&self) {
         self.stop.cancel();
+    }
+
+    /// From now on every watch ends at its next event and a new watch is
+    /// answered 500, while lists, gets and writes keep working: a watch
+    /// that broke and cannot come back.
+    pub fn break_watches(&self) {
+        self.watches_broken
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Removes an object without telling any watch (a deletion a broken
+    /// watch missed).
+    pub fn remove_quietly(&self, collection: &str, name: &str) {
+        let mut store = self.store.lock().unwrap();
+        if let Some(objects) = store.objects.get_mut(collection) {
+            objects.remove(name);
+        }
     }
 
     /// A kubeconfig for this server with `token`.
@@ -169,6 +189,12 @@ impl FakeApi {
         let (collection, name) = split(&path);
         match (seen.method.as_str(), name) {
             ("GET", None) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
+                if self
+                    .watches_broken
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    return reply(500, status(500, "InternalError"));
+                }
                 self.watch(collection, query.get("fieldSelector").cloned())
             }
             ("GET", None) => {
@@ -255,12 +281,16 @@ impl FakeApi {
     ) -> Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
         let mut changes = self.changes.subscribe();
         let stop = self.stop.clone();
+        let broken = Arc::clone(&self.watches_broken);
         let stream = async_stream(move |tx| async move {
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => return,
                     next = changes.recv() => next,
                 };
+                if broken.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
                 let Ok((path, kind, object)) = next else {
                     return;
                 };
