@@ -350,6 +350,36 @@ async fn a_volcano_allocate_is_answered_from_the_kubelets_pods_with_a_rotating_t
     );
 }
 
+fn requests(kubelet: &Shared) -> usize {
+    kubelet.lock().unwrap().seen.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_the_kubelet_just_admitted_is_read_at_once_not_at_the_next_poll() {
+    // The wait for the pod (1 s) is shorter than the poll period (5 s).
+    let mut bed = start("ca.pem", &["--pod-wait-timeout=1"]).await;
+    let (mut client, _watch, _) = bed.node.watch().await;
+    // Right after a poll, so the next one is about 5 s away.
+    let seen = requests(&bed.kubelet);
+    eventually("a fresh poll", || {
+        (requests(&bed.kubelet) > seen).then_some(())
+    })
+    .await;
+    let job = volcano_pod("job-late", "Ascend910-7");
+    bed.api.put(PODS, job.clone());
+    bed.kubelet.lock().unwrap().pods.push(job);
+    let response = client
+        .allocate(vec![vec!["Ascend910-0".to_owned()]])
+        .await
+        .expect("the Allocate reads the kubelet at once");
+    let devices: Vec<&str> = response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| d.host_path.as_str())
+        .collect();
+    assert!(devices.contains(&"/dev/davinci7"), "{devices:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_pods_body_is_refused_by_name_and_the_last_list_kept() {
     let bed = start("ca.pem", &[]).await;

@@ -48,6 +48,10 @@ pub fn flags(data: &[u8]) {
                     "mixed insert accepted"
                 );
             }
+            if let Some(kubelet) = &config.pods.from_kubelet {
+                assert!(config.volcano, "a kubelet pod source without Volcano");
+                assert!(kubelet.endpoint.port() != 0, "kubelet port 0");
+            }
             if !config.preset_virtual_device {
                 assert!(
                     config.volcano && config.share_dev_count == 1,

@@ -45,6 +45,8 @@ struct State {
 pub struct PodCache {
     state: Arc<Mutex<State>>,
     changes: Arc<watch::Sender<u64>>,
+    /// A reader asks a polling source (the kubelet's `/pods`) to read now.
+    refresh: Arc<tokio::sync::Notify>,
 }
 
 impl Default for PodCache {
@@ -58,7 +60,20 @@ impl PodCache {
         Self {
             state: Arc::default(),
             changes: Arc::new(watch::channel(0).0),
+            refresh: Arc::default(),
         }
+    }
+
+    /// Asks a polling source to read now rather than at its next period
+    /// (a Volcano Allocate whose pod kubelet is admitting right now). A
+    /// watch needs no asking; then nobody listens and this does nothing.
+    pub fn request_refresh(&self) {
+        self.refresh.notify_one();
+    }
+
+    /// Resolves when a reader asked for a refresh.
+    pub async fn refresh_requested(&self) {
+        self.refresh.notified().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

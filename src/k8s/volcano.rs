@@ -255,6 +255,9 @@ impl VolcanoMatcher {
     ) -> Result<Claim<T>, VolcanoError> {
         let started = Instant::now();
         let mut used = self.used.lock().await;
+        // The kubelet knows the pod it is admitting: with -getPodFromKubelet
+        // read it now, not at the next 5 s poll.
+        self.cache.request_refresh();
         if self.relist_first && !self.cache.view().connected {
             self.list_into_cache().await;
         }

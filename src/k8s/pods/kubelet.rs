@@ -196,7 +196,8 @@ impl KubeletPods {
         keep_node_pods(list.items, &self.node, endpoint)
     }
 
-    /// Feeds `cache` every [`PERIOD`] (the first read at once) until `stop`.
+    /// Feeds `cache` every [`PERIOD`] (the first read at once), and at once
+    /// when a reader asks (a Volcano Allocate), until `stop`.
     pub async fn run(self, cache: PodCache, stop: CancellationToken) {
         let mut failing = false;
         loop {
@@ -219,6 +220,7 @@ impl KubeletPods {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(PERIOD) => {}
+                () = cache.refresh_requested() => {}
             }
         }
     }
