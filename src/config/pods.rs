@@ -77,9 +77,10 @@ pub fn pod_settings(
         ));
     }
     Ok(PodSettings {
-        from_kubelet,
-        relist_after_watch_error: flags.deal_watch_handler,
+        // Kubelet mode has no watch to fail (upstream: no effect there).
+        relist_after_watch_error: flags.deal_watch_handler && from_kubelet.is_none(),
         slow_node: flags.enable_slow_node && api,
+        from_kubelet,
     })
 }
 
@@ -171,6 +172,22 @@ mod tests {
         assert!(reason.contains("HOST_IP"), "{reason}");
         let (flag, _) = refused(&KUBELET, &env(Some("node-a.local"), None));
         assert_eq!(flag, "HOST_IP");
+    }
+
+    #[test]
+    fn deal_watch_handler_does_nothing_in_the_kubelet_mode() {
+        let mut args = KUBELET.to_vec();
+        args.push("-dealWatchHandler=true");
+        let config = parse(&args, &env(Some("10.0.0.7"), None)).unwrap();
+        assert!(!config.pods.relist_after_watch_error);
+        assert!(
+            config
+                .inert
+                .iter()
+                .any(|w| w.starts_with("dealWatchHandler:")),
+            "{:?}",
+            config.inert
+        );
     }
 
     #[test]
