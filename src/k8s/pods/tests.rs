@@ -280,3 +280,25 @@ fn a_key_given_twice_takes_its_last_value_as_the_full_decoder_does() {
     );
     assert_eq!(slim(lean.0), slim(full));
 }
+
+#[test]
+fn a_kubelet_list_replaces_the_contents_and_wakes_readers_only_on_news() {
+    // -checkCachedPods' work: a pod the source no longer lists is gone.
+    let cache = PodCache::new();
+    let mut changes = cache.subscribe();
+    cache.replace(vec![pod("a"), pod("b")]);
+    assert!(changes.has_changed().unwrap());
+    changes.borrow_and_update();
+    let view = cache.view();
+    assert!(view.synced && view.connected);
+    assert_eq!(names(&view), ["a", "b"]);
+    cache.replace(vec![pod("a"), pod("b")]);
+    assert!(!changes.has_changed().unwrap(), "the same list is no news");
+    cache.disconnected();
+    changes.borrow_and_update();
+    cache.replace(vec![pod("b")]);
+    assert!(changes.has_changed().unwrap());
+    let view = cache.view();
+    assert!(view.connected, "a good read reconnects");
+    assert_eq!(names(&view), ["b"]);
+}
