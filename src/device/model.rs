@@ -205,6 +205,15 @@ impl Chip {
         format!("{}-{}", self.family.resource_type(), self.phy_id)
     }
 
+    /// `(card, device)` as the DCMI binding addresses the chip: an A5 chip
+    /// (v2 API, no card) is card -1 with its logic id as device.
+    pub fn dcmi_address(&self) -> (i32, u32) {
+        if self.card_id == crate::dcmi::V2_CARD {
+            return (self.card_id, self.logic_id);
+        }
+        (self.card_id, u32::try_from(self.device_index).unwrap_or(0))
+    }
+
     /// On an Atlas 300I Duo card (two 310P chips), by DCMI's product type.
     pub fn is_300i_duo(&self) -> bool {
         self.product_type.as_deref() == Some("Atlas 300I Duo")
