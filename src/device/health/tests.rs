@@ -23,8 +23,8 @@ fn unhealthy_code() -> u32 {
     let table = FaultTable::builtin();
     table
         .iter()
-        .find(|(code, level)| !level.is_healthy() && !is_network(*code))
-        .map(|(code, _)| code.0)
+        .filter(|(code, level)| !level.is_healthy() && !is_network(*code))
+        .find_map(|(code, _)| u32::try_from(code.0).ok())
         .unwrap()
 }
 
@@ -242,8 +242,8 @@ mod recovery {
         for (level, free, held) in rows {
             let code = table
                 .iter()
-                .find(|(c, l)| *l == level && !is_network(*c))
-                .map(|(c, _)| c.0)
+                .filter(|(c, l)| *l == level && !is_network(*c))
+                .find_map(|(c, _)| u32::try_from(c.0).ok())
                 .unwrap_or_else(|| panic!("no {level} code in the table"));
             let mut tracker = tracker(1);
             tracker.apply(reading(0, &[code]), 1);
@@ -368,7 +368,7 @@ mod recovery {
         let mut tracker = tracker(3);
         assert!(!tracker.snapshot().isolation_loaded);
         let reason = |level| UpgradeReason {
-            code: ReasonCode::Code(crate::device::faults::FaultCode(HBM)),
+            code: ReasonCode::Code(crate::device::faults::FaultCode::from(HBM)),
             level,
             kind: UpgradeType::FaultFrequency,
             time_ms: HOUR,
@@ -397,7 +397,7 @@ mod recovery {
         let mut policy = policy(true);
         policy.linkdown_timeout = Duration::from_secs(3_600);
         let mut tracker = Tracker::new(policy, 0..1);
-        let link = crate::device::faults::LINK_DOWN.0;
+        let link = 0x8107_8603;
         tracker.apply(reading(0, &[link]), HOUR);
         assert!(tracker.snapshot().chips[&0].network_healthy);
         assert_eq!(tracker.next_deadline(), Some(HOUR + 20_001));
