@@ -95,6 +95,12 @@ impl Family {
         )
     }
 
+    /// Upstream's "Ascend910" run mode: the 910 family and 950 (A5). Its
+    /// device-info ConfigMap carries the network and recovering lists.
+    pub fn runs_in_910_mode(self) -> bool {
+        self.is_910_family() || self == Family::Ascend950
+    }
+
     /// Share mode (shareDevCount > 1) exists only for these.
     pub fn supports_share_mode(self) -> bool {
         matches!(
@@ -304,6 +310,10 @@ mod tests {
         assert_eq!(Family::Ascend310B.resource_type(), "Ascend310");
         assert_eq!(Family::Ascend310P.resource_type(), "Ascend310P");
         assert_eq!(Family::Ascend950.resource_type(), "npu");
+        assert!(Family::Ascend950.runs_in_910_mode());
+        assert!(!Family::Ascend950.is_910_family());
+        assert!(Family::Ascend910A3.runs_in_910_mode());
+        assert!(!Family::Ascend310P.runs_in_910_mode());
     }
 
     #[test]
