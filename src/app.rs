@@ -64,7 +64,12 @@ pub async fn open_dcmi(config: &Config) -> anyhow::Result<Dcmi> {
     })
     .await
     .context("DCMI loader task failed")??;
-    tracing::info!(library = %dcmi.path().display(), "DCMI initialised");
+    let api = if dcmi.blocking().is_v2() {
+        "v2 (Ascend 950)"
+    } else {
+        "v1"
+    };
+    tracing::info!(library = %dcmi.path().display(), api, "DCMI initialised");
     Ok(dcmi)
 }
 

@@ -471,6 +471,17 @@ mod tests {
     }
 
     #[test]
+    fn the_api_is_v1_by_default_and_only_1_or_2() {
+        assert_eq!(Topology::load("910-8").unwrap().dcmi_api, 1);
+        assert_eq!(Topology::load("a5-8").unwrap().dcmi_api, 2);
+        let text = BUILTIN[0]
+            .1
+            .replacen("\"cards\":", "\"dcmi_api\": 3, \"cards\":", 1);
+        let error = Topology::from_json(&text).unwrap_err().to_string();
+        assert!(error.contains("dcmi_api is 3"), "{error}");
+    }
+
+    #[test]
     fn a_duplicate_phy_id_is_rejected_with_the_place_named() {
         let text = BUILTIN[0].1.replacen("\"phy_id\": 1,", "\"phy_id\": 0,", 1);
         let error = Topology::from_json(&text).unwrap_err().to_string();
