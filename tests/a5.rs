@@ -131,3 +131,34 @@ fn inspect_shows_an_a5_node_without_cards_and_with_its_logic_ids() {
     assert_eq!(chips[0]["family"], "950");
     assert_eq!(chips[0]["chip_name"], "Ascend950PR");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hot_reset_on_a5_resets_the_chip_alone_through_the_v2_api() {
+    let args = ["-hotReset=0", "--reset-idle-delay=0", "-listWatchPeriod=3"];
+    let mut node = Node::start("a5-8", &args, &[]).await;
+    node.sim(&["reset-inject", "boot-ms", "--ms", "2000"]);
+    let (_client, mut watch, _) = node.watch().await;
+    // A RestartNPU code of the built-in table, on phy 4 (logic id 5).
+    node.sim(&["fault", "raise", "--phy", "4", "--code", "8C03A000"]);
+    let fenced = watch
+        .until(patience(), |l| health_of(l, "npu-4") == UNHEALTHY)
+        .await
+        .unwrap();
+    let unhealthy: Vec<&str> = fenced
+        .iter()
+        .filter(|d| d.health == UNHEALTHY)
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(unhealthy, ["npu-4"], "an A5 chip is its own ring");
+    watch
+        .until(patience(), |l| l.iter().all(|d| d.health == HEALTHY))
+        .await
+        .unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&node.state).unwrap()).unwrap();
+    assert_eq!(
+        state["resets"],
+        serde_json::json!({"4": 1}),
+        "reset once, by logic id 5"
+    );
+}
