@@ -362,12 +362,12 @@ impl Api {
     pub fn spod_info(&self, card: i32, device: u32) -> Result<Option<SpodInfo>, DcmiError> {
         let mut info = abi::DcmiSpodInfo::default();
         let code = match self.v2_chip(device) {
-            Some((v2, logic)) => Some(v2.device_info(
+            Some((v2, logic)) => optional(v2.device_info(
                 logic,
                 abi::DCMI_MAIN_CMD_CHIP_INF,
                 abi::DCMI_CHIP_INF_SUB_CMD_SPOD_INFO,
                 &mut info,
-            )),
+            ))?,
             None => optional(self.sys.device_info(
                 card,
                 int(device),
@@ -424,7 +424,7 @@ impl Api {
         const F: &str = "dcmi_get_device_network_health";
         let mut result: abi::DcmiRdfxDetectResult = 0;
         let code = match self.v2_chip(device) {
-            Some((v2, logic)) => v2.network_health(logic, &mut result),
+            Some((v2, logic)) => v2.network_health(logic, &mut result)?,
             None => self.sys.network_health(card, int(device), &mut result)?,
         };
         check(F, code)?;
@@ -436,7 +436,7 @@ impl Api {
         sink: tokio::sync::mpsc::Sender<super::FaultEvent>,
     ) -> Result<(), DcmiError> {
         match self.sys.v2().filter(|_| self.v2) {
-            Some(v2) => check("dcmiv2_subscribe_fault_event", v2.subscribe(sink)),
+            Some(v2) => check("dcmiv2_subscribe_fault_event", v2.subscribe(sink)?),
             None => check("dcmi_subscribe_fault_event", self.sys.subscribe(sink)?),
         }
     }
@@ -476,7 +476,7 @@ impl Api {
             abi::OUTBAND_CHANNEL
         };
         if let Some((v2, logic)) = self.v2_chip(device) {
-            return check("dcmiv2_reset_device", v2.reset_device(logic, channel));
+            return check("dcmiv2_reset_device", v2.reset_device(logic, channel)?);
         }
         check(
             "dcmi_set_device_reset",
@@ -490,7 +490,7 @@ impl Api {
         if let Some((v2, logic)) = self.v2_chip(device) {
             check(
                 "dcmiv2_get_device_boot_status",
-                v2.boot_status(logic, &mut status),
+                v2.boot_status(logic, &mut status)?,
             )?;
             return Ok(status);
         }
@@ -507,7 +507,7 @@ impl Api {
         let mut procs = [abi::DcmiProcMemInfo::default(); abi::DCMI_MAX_PROC_NUM];
         let mut n: c_int = 0;
         let code = match self.v2_chip(device) {
-            Some((v2, logic)) => v2.proc_mem_info(logic, &mut procs, &mut n),
+            Some((v2, logic)) => v2.proc_mem_info(logic, &mut procs, &mut n)?,
             None => self
                 .sys
                 .resource_info(card, int(device), &mut procs, &mut n)?,
@@ -526,7 +526,7 @@ impl Api {
     pub fn outband_ready(&self, card: i32, device: u32) -> Result<bool, DcmiError> {
         let mut state: c_int = 0;
         let code = match self.v2_chip(device) {
-            Some((v2, logic)) => v2.outband_state(logic, &mut state),
+            Some((v2, logic)) => v2.outband_state(logic, &mut state)?,
             None => self.sys.outband_state(card, int(device), &mut state)?,
         };
         check("dcmi_get_device_outband_channel_state", code)?;
@@ -535,7 +535,7 @@ impl Api {
 
     pub fn pre_reset(&self, card: i32, device: u32) -> Result<(), DcmiError> {
         if let Some((v2, logic)) = self.v2_chip(device) {
-            return check("dcmiv2_pre_reset_device", v2.pre_reset(logic));
+            return check("dcmiv2_pre_reset_device", v2.pre_reset(logic)?);
         }
         check(
             "dcmi_pre_reset_soc",
@@ -545,7 +545,7 @@ impl Api {
 
     pub fn rescan(&self, card: i32, device: u32) -> Result<(), DcmiError> {
         if let Some((v2, logic)) = self.v2_chip(device) {
-            return check("dcmiv2_rescan_device", v2.rescan(logic));
+            return check("dcmiv2_rescan_device", v2.rescan(logic)?);
         }
         check("dcmi_rescan_soc", self.sys.rescan_soc(card, int(device))?)
     }

@@ -14,6 +14,15 @@ use crate::device::model::PciAddress;
 /// Chips a v2 node may have (logic ids are 0..=255).
 const MAX_V2_CHIPS: usize = 256;
 
+/// An optional v2 symbol the library lacks answers like the driver's
+/// "not supported" (-8255), which the callers treat as "unknown".
+fn absent_as_unsupported(result: Result<c_int, DcmiError>) -> Result<c_int, DcmiError> {
+    match result {
+        Err(DcmiError::Unsupported { .. }) => Ok(super::error::NOT_SUPPORTED),
+        other => other,
+    }
+}
+
 fn logic_arg(logic: u32) -> c_int {
     c_int::try_from(logic).unwrap_or(c_int::MAX)
 }
@@ -87,7 +96,7 @@ impl Api {
         const F: &str = "dcmiv2_get_device_board_info";
         let v2 = self.v2_symbols(F)?;
         let mut info = abi::DcmiBoardInfo::default();
-        match v2.board_info(logic_arg(logic), &mut info) {
+        match absent_as_unsupported(v2.board_info(logic_arg(logic), &mut info))? {
             0 if info.board_id != u32::MAX => Ok(Some(info.board_id)),
             0 | super::error::NOT_SUPPORTED => Ok(None),
             code => Err(DcmiError::Call { function: F, code }),
@@ -99,7 +108,7 @@ impl Api {
         const F: &str = "dcmiv2_get_mainboard_id";
         let v2 = self.v2_symbols(F)?;
         let mut id: c_uint = 0;
-        match v2.mainboard_id(logic_arg(logic), &mut id) {
+        match absent_as_unsupported(v2.mainboard_id(logic_arg(logic), &mut id))? {
             0 => Ok(Some(id)),
             super::error::NOT_SUPPORTED => Ok(None),
             code => Err(DcmiError::Call { function: F, code }),
@@ -111,7 +120,7 @@ impl Api {
         const F: &str = "dcmiv2_get_device_hbm_info";
         let v2 = self.v2_symbols(F)?;
         let mut info = abi::DcmiHbmInfo::default();
-        match v2.hbm_info(logic_arg(logic), &mut info) {
+        match absent_as_unsupported(v2.hbm_info(logic_arg(logic), &mut info))? {
             0 => Ok(Some(info.memory_size).filter(|&mb| mb > 0 && mb < 1 << 24)),
             super::error::NOT_SUPPORTED => Ok(None),
             code => Err(DcmiError::Call { function: F, code }),
@@ -122,7 +131,7 @@ impl Api {
         const F: &str = "dcmiv2_get_device_pcie_info";
         let v2 = self.v2_symbols(F)?;
         let mut info = abi::DcmiPcieInfoAll::default();
-        match v2.pcie_info(logic_arg(logic), &mut info) {
+        match absent_as_unsupported(v2.pcie_info(logic_arg(logic), &mut info))? {
             0 if info.domain >= 0
                 && info.bdf_busid < 256
                 && info.bdf_deviceid < 32
@@ -144,7 +153,7 @@ impl Api {
         const F: &str = "dcmiv2_get_device_die_id";
         let v2 = self.v2_symbols(F)?;
         let mut die = abi::DcmiDieId::default();
-        check(F, v2.die_id(logic_arg(logic), kind, &mut die))?;
+        check(F, v2.die_id(logic_arg(logic), kind, &mut die)?)?;
         Ok(die.soc_die)
     }
 
@@ -152,7 +161,7 @@ impl Api {
         const F: &str = "dcmiv2_get_dcmi_version";
         let v2 = self.v2_symbols(F)?;
         let mut buffer = [0 as c_char; 64];
-        match v2.dcmi_version(&mut buffer) {
+        match absent_as_unsupported(v2.dcmi_version(&mut buffer))? {
             0 => c_text(F, "version", &c_chars_as_bytes(&buffer)).map(Some),
             super::error::NOT_SUPPORTED => Ok(None),
             code => Err(DcmiError::Call { function: F, code }),

@@ -1,7 +1,8 @@
-//! A driver library without the v2 (Ascend 950) API still loads: the
-//! `dcmiv2_*` symbols are resolved at run time as one optional set, so a
-//! library that lacks them (or has only some) is a plain v1 driver. The
-//! libraries here are tiny C drivers compiled against `ffi/dcmi.h`.
+//! A driver library without the v2 (Ascend 950) API still loads: the core
+//! of `dcmiv2_*` is resolved at run time as one optional set, so a library
+//! that lacks it (or has only part of it) is a plain v1 driver, and a 950
+//! driver needs only that core (the other v2 calls are optional one by one).
+//! The libraries here are tiny C drivers compiled against `ffi/dcmi.h`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -101,4 +102,52 @@ fn an_incomplete_v2_api_is_ignored_and_the_v1_init_error_is_reported() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("dcmi_init failed"), "{stderr}");
     assert!(!stderr.contains("dcmiv2_init"), "{stderr}");
+}
+
+/// The core of the v2 API only: one Ascend950PR chip, logic id 1, phy 0.
+const V2_CORE: &str = r#"
+int dcmiv2_init(void) { return DCMI_OK; }
+int dcmiv2_get_device_list(int *list, int *num, int len) {
+    if (len < 1) return DCMI_ERR_CODE_INVALID_PARAMETER;
+    *num = 1; list[0] = 1; return DCMI_OK;
+}
+int dcmiv2_get_all_device_count(int *count) { *count = 1; return DCMI_OK; }
+int dcmiv2_get_chip_phy_id_by_dev_id(unsigned int logic, unsigned int *phy) {
+    if (logic != 1) return DCMI_ERR_CODE_INVALID_DEVICE_ID;
+    *phy = 0; return DCMI_OK;
+}
+int dcmiv2_get_device_chip_info(int logic, struct dcmi_chip_info_v2 *info) {
+    (void)logic;
+    memset(info, 0, sizeof(*info));
+    strcpy((char *)info->chip_type, "Ascend");
+    strcpy((char *)info->chip_name, "Ascend950PR");
+    info->aicore_cnt = 32;
+    return DCMI_OK;
+}
+int dcmiv2_get_device_health(int logic, unsigned int *health) { (void)logic; *health = 0; return DCMI_OK; }
+int dcmiv2_get_device_error_code_list(int logic, int *count, unsigned int *codes, unsigned int len) {
+    (void)logic; (void)codes; (void)len; *count = 0; return DCMI_OK;
+}
+"#;
+
+#[test]
+fn a_950_driver_with_only_the_core_of_the_v2_api_is_discovered_through_it() {
+    let dir = support::private_dir();
+    let source = format!("{V1_DRIVER}{V2_CORE}");
+    let lib = driver(dir.path(), &source, -8255);
+    let output = inspect(&lib);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let node: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let chips = node["chips"].as_array().unwrap();
+    assert_eq!(chips.len(), 1);
+    assert_eq!(chips[0]["family"], "950");
+    assert_eq!(
+        (chips[0]["phy_id"].clone(), chips[0]["logic_id"].clone()),
+        (0.into(), 1.into())
+    );
+    assert_eq!(chips[0]["card_id"], -1);
 }
