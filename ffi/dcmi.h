@@ -210,7 +210,8 @@ enum dcmi_event_type {
 
 enum dcmi_die_type {
     NDIE = 0,
-    VDIE = 1
+    VDIE = 1,
+    DDIE = 2 /* the v2 API (Ascend 950) only; the v1 call rejects it */
 };
 
 enum dcmi_multi_die_policy {
@@ -645,6 +646,48 @@ int dcmi_get_multi_die_policy(enum dcmi_multi_die_policy *policy);
 int dcmi_set_multi_die_policy(enum dcmi_multi_die_policy policy);
 int dcmi_get_spod_node_status(int card_id, int device_id, unsigned int sdid, unsigned int *status);
 int dcmi_set_spod_node_status(int card_id, int device_id, unsigned int sdid, unsigned int status);
+
+/* ------------------------------------------------------------------ */
+/* The v2 API (Ascend 950 / A5 drivers)                                */
+/* ------------------------------------------------------------------ */
+/*
+ * Chips are addressed by their logic id (dev_id) alone: there is no card.
+ * A driver chooses one API: on an A5 node dcmi_init fails and dcmiv2_init
+ * succeeds. v2 adds no struct of its own: every struct below is the v1 one.
+ * A v1-only library exports none of these; consumers resolve them one by
+ * one and treat a missing symbol as "no v2".
+ */
+int dcmiv2_init(void);
+int dcmiv2_get_dcmi_version(char *dcmi_ver, int buf_size);
+int dcmiv2_get_device_list(int *device_list, int *device_num, int list_len); /* logic ids */
+int dcmiv2_get_all_device_count(int *all_device_count);
+int dcmiv2_get_chip_phy_id_by_dev_id(unsigned int dev_id, unsigned int *phyid);
+int dcmiv2_get_dev_id_by_chip_phy_id(unsigned int phyid, unsigned int *dev_id);
+int dcmiv2_get_device_type(int dev_id, enum dcmi_unit_type *device_type);
+int dcmiv2_get_device_chip_info(int dev_id, struct dcmi_chip_info_v2 *chip_info);
+int dcmiv2_get_device_board_info(int dev_id, struct dcmi_board_info *board_info);
+int dcmiv2_get_mainboard_id(int dev_id, unsigned int *mainboard_id);
+int dcmiv2_get_device_pcie_info(int dev_id, struct dcmi_pcie_info_all *pcie_info);
+int dcmiv2_get_device_die_id(int dev_id, enum dcmi_die_type input_type, struct dcmi_die_id *die_id);
+int dcmiv2_get_device_hbm_info(int dev_id, struct dcmi_hbm_info *hbm_info);
+int dcmiv2_get_device_info(int dev_id, enum dcmi_main_cmd main_cmd, unsigned int sub_cmd,
+                           void *buf, unsigned int *size);
+int dcmiv2_get_device_health(int dev_id, unsigned int *health);
+int dcmiv2_get_device_error_code_list(int dev_id, int *error_count,
+                                      unsigned int *error_code_list, unsigned int list_len);
+int dcmiv2_get_device_network_health(int dev_id, enum dcmi_rdfx_detect_result *result);
+/* dev_id -1: every chip. The vendor's header and its function-pointer type
+ * disagree on the handler argument; the call the Go plugin makes (and this
+ * header declares) passes it third, as dcmi_subscribe_fault_event does. */
+int dcmiv2_subscribe_fault_event(int dev_id, struct dcmi_event_filter filter,
+                                 dcmi_fault_event_callback handler);
+int dcmiv2_reset_device(int dev_id, enum dcmi_reset_channel channel_type);
+int dcmiv2_get_device_outband_channel_state(int dev_id, int *channel_state);
+int dcmiv2_pre_reset_device(int dev_id);
+int dcmiv2_rescan_device(int dev_id);
+int dcmiv2_get_device_boot_status(int dev_id, enum dcmi_boot_status *boot_status);
+int dcmiv2_get_device_proc_mem_info(int dev_id, struct dcmi_proc_mem_info *proc_info,
+                                    int *proc_num); /* proc_info holds 32 entries */
 
 #ifdef __cplusplus
 }

@@ -64,7 +64,12 @@ pub async fn open_dcmi(config: &Config) -> anyhow::Result<Dcmi> {
     })
     .await
     .context("DCMI loader task failed")??;
-    tracing::info!(library = %dcmi.path().display(), "DCMI initialised");
+    let api = if dcmi.blocking().is_v2() {
+        "v2 (Ascend 950)"
+    } else {
+        "v1"
+    };
+    tracing::info!(library = %dcmi.path().display(), api, "DCMI initialised");
     Ok(dcmi)
 }
 
@@ -174,6 +179,38 @@ fn whole_cards(config: &Config, inventory: &Inventory) -> Vec<Vec<u32>> {
         }
     }
     cards.into_values().filter(|c| c.len() > 1).collect()
+}
+
+/// The Ascend 950 node facts Allocate needs (main board, super-pod type);
+/// default (no HCCL topology file, logged) when the driver cannot say.
+async fn read_a5_node(dcmi: &Dcmi, inventory: &Inventory) -> crate::device::a5::A5Node {
+    if inventory.family() != Some(Family::Ascend950) {
+        return crate::device::a5::A5Node::default();
+    }
+    let chips = inventory.clone();
+    let read = dcmi
+        .call(
+            "dcmiv2_get_mainboard_id",
+            crate::dcmi::CALL_TIMEOUT,
+            move |api| crate::device::a5::read_node(api, &chips),
+        )
+        .await;
+    match read {
+        Ok(node) => {
+            let node = node.unwrap_or_default();
+            if crate::device::a5::hccl_topo_file(&node).is_none() {
+                tracing::error!(
+                    super_pod_type = ?node.super_pod_type,
+                    "unknown Ascend 950 node type; HCCL_TOPO_FILE_PATH is not set"
+                );
+            }
+            node
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the A5 main board and super-pod type; HCCL_TOPO_FILE_PATH is not set");
+            crate::device::a5::A5Node::default()
+        }
+    }
 }
 
 /// `inspect`: discover, read health once, print.
@@ -357,6 +394,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(resetter.run(stop.clone()));
     }
 
+    let a5_node = read_a5_node(&dcmi, &inventory).await;
     let board = board_for(&config, &inventory);
     let facts = ChipFacts {
         numa: inventory
@@ -369,6 +407,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ascend_docker: config.use_ascend_docker,
         present_nodes: present_nodes(&config.paths.dev_root),
         cdi: config.cdi_devices,
+        a5: crate::device::a5::style(&inventory, &a5_node),
     };
     let extra_envs = match &client {
         Some((client, _)) if config.pods.slow_node => {

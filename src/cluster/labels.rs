@@ -77,7 +77,8 @@ impl fmt::Display for LabelIssue {
 
 /// The labels of §6 for this node, from the first chip (discovery guarantees
 /// one family per node). `existing` is the node's current labels: `servertype`
-/// is proposed only when absent there. Nothing when the node has no chips.
+/// is proposed only when absent there, except on 950 (A5) nodes, where
+/// upstream always overwrites it. Nothing when the node has no chips.
 pub fn desired_labels(inventory: &Inventory, existing: &BTreeMap<String, String>) -> DesiredLabels {
     let mut out = DesiredLabels::default();
     let Some(chip) = inventory.chips.first() else {
@@ -86,7 +87,7 @@ pub fn desired_labels(inventory: &Inventory, existing: &BTreeMap<String, String>
     let family = chip.family;
     out.put(ACCELERATOR, family.accelerator_label());
     out.put(CHIP_NAME, chip.chip_name.clone());
-    if !existing.contains_key(SERVER_TYPE) {
+    if family == Family::Ascend950 || !existing.contains_key(SERVER_TYPE) {
         out.put(SERVER_TYPE, server_type(family, chip.aicore));
     }
     if let Some(version) = &inventory.driver_version {
@@ -105,7 +106,8 @@ pub fn desired_labels(inventory: &Inventory, existing: &BTreeMap<String, String>
         out.put(INFER_CARD_TYPE, CARD_300I_DUO.to_owned());
     }
     let super_pod_id = inventory.super_pod.map(|sp| sp.super_pod_id);
-    if let Some(id) = super_pod_id.filter(|&id| family == Family::Ascend910A3 && id >= 0) {
+    let super_pod_family = matches!(family, Family::Ascend910A3 | Family::Ascend950);
+    if let Some(id) = super_pod_id.filter(|&id| super_pod_family && id >= 0) {
         out.put(TOPO_SUPER_POD_ID, id.to_string());
     }
     out
@@ -220,7 +222,12 @@ pub fn desired_annotations(
         .into_iter()
         .map(|(name, chip)| {
             let ip = chip.ip.map(|ip| ip.to_string()).unwrap_or_default();
-            let info = GoObject::new()
+            // 950 (A5) entries lead with the chip's logic id.
+            let info = match chip.family {
+                Family::Ascend950 => GoObject::new().field("DeviceID", chip.logic_id),
+                _ => GoObject::new(),
+            };
+            let info = info
                 .field("IP", ip)
                 .field("SuperDeviceID", chip.super_device_id.unwrap_or(0));
             (name, GoValue::Object(info))

@@ -117,6 +117,23 @@ mod tests {
     }
 
     #[test]
+    fn a_long_code_reason_round_trips_with_its_leading_zero() {
+        let text = r#"{"npu-3":[{"upgrade_time":9,"fault_code":"020001002","fault_level":"ManuallySeparateNPU","upgrade_type":"FaultFrequency"},{"upgrade_time":9,"fault_code":"200001002","fault_level":"ManuallySeparateNPU","upgrade_type":"FaultDuration"}]}"#;
+        let (map, warnings) = parse_upgrade_reasons(text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            map["npu-3"][0].code,
+            ReasonCode::Code(FaultCode(0x2000_1002))
+        );
+        assert_eq!(
+            map["npu-3"][1].code,
+            ReasonCode::Code(FaultCode(0x2_0000_1002))
+        );
+        let out = format_upgrade_reasons(map.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+        assert_eq!(out, text);
+    }
+
+    #[test]
     fn no_reasons_is_an_empty_object_and_empty_text_reads_as_none() {
         assert_eq!(format_upgrade_reasons([("Ascend910-0", &[][..])]), "{}");
         assert!(parse_upgrade_reasons("").unwrap().0.is_empty());

@@ -36,6 +36,8 @@ pub struct SpodInfo {
     pub sdid: u32,
     pub super_pod_id: u32,
     pub server_index: u32,
+    /// A5: 0 8P server, 1 1D pod, 2 2D pod, 3 16P server, 4 32P server.
+    pub super_pod_type: u32,
 }
 
 /// Network health values that mean "fine": OK and INIT.
@@ -44,8 +46,15 @@ pub const NETWORK_OK: [u32; 2] = [0, 6];
 /// Blocking access to the driver.
 #[derive(Debug)]
 pub struct Api {
-    sys: Symbols,
+    pub(super) sys: Symbols,
+    /// The driver serves the v2 API (Ascend 950): chips are addressed by
+    /// their logic id, passed as `device` with card [`V2_CARD`].
+    pub(super) v2: bool,
 }
+
+/// The card id of every chip on a v2 (Ascend 950) driver, which has no
+/// cards; the chip's `device` is then its logic id.
+pub const V2_CARD: i32 = -1;
 
 fn int(value: u32) -> c_int {
     c_int::try_from(value).unwrap_or(c_int::MAX)
@@ -53,15 +62,49 @@ fn int(value: u32) -> c_int {
 
 impl Api {
     pub(super) fn new(sys: Symbols) -> Self {
-        Self { sys }
+        Self { sys, v2: false }
+    }
+
+    /// True when the driver serves the v2 API (Ascend 950).
+    pub fn is_v2(&self) -> bool {
+        self.v2
+    }
+
+    /// The v2 symbols and the chip's logic id, when the v2 API was chosen.
+    fn v2_chip(&self, device: u32) -> Option<(&super::sys::V2Symbols, c_int)> {
+        if !self.v2 {
+            return None;
+        }
+        self.sys.v2().map(|v2| (v2, int(device)))
     }
 
     pub fn missing_optional(&self) -> Vec<&'static str> {
         self.sys.missing_optional()
     }
 
-    pub fn init(&self) -> Result<(), DcmiError> {
-        check("dcmi_init", self.sys.init())
+    /// `dcmi_init`; when it fails and the library has the v2 API,
+    /// `dcmiv2_init`, which then selects v2 for every later call (an
+    /// Ascend 950 driver fails `dcmi_init`). Errors name the v1 failure
+    /// when there is no v2 API, both otherwise.
+    pub fn init(&mut self) -> Result<(), DcmiError> {
+        let v1 = check("dcmi_init", self.sys.init());
+        let Err(v1_error) = v1 else {
+            return Ok(());
+        };
+        let Some(v2) = self.sys.v2() else {
+            return Err(v1_error);
+        };
+        match check("dcmiv2_init", v2.init()) {
+            Ok(()) => {
+                self.v2 = true;
+                Ok(())
+            }
+            Err(DcmiError::Call { code, .. }) => Err(DcmiError::Init {
+                v1: Box::new(v1_error),
+                v2_code: code,
+            }),
+            Err(other) => Err(other),
+        }
     }
 
     pub fn card_list(&self) -> Result<Vec<i32>, DcmiError> {
@@ -318,17 +361,27 @@ impl Api {
     /// `(CHIP_INF, SPOD_INFO)`; `None` where the chip has no super pod.
     pub fn spod_info(&self, card: i32, device: u32) -> Result<Option<SpodInfo>, DcmiError> {
         let mut info = abi::DcmiSpodInfo::default();
-        match optional(self.sys.device_info(
-            card,
-            int(device),
-            abi::DCMI_MAIN_CMD_CHIP_INF,
-            abi::DCMI_CHIP_INF_SUB_CMD_SPOD_INFO,
-            &mut info,
-        ))? {
+        let code = match self.v2_chip(device) {
+            Some((v2, logic)) => optional(v2.device_info(
+                logic,
+                abi::DCMI_MAIN_CMD_CHIP_INF,
+                abi::DCMI_CHIP_INF_SUB_CMD_SPOD_INFO,
+                &mut info,
+            ))?,
+            None => optional(self.sys.device_info(
+                card,
+                int(device),
+                abi::DCMI_MAIN_CMD_CHIP_INF,
+                abi::DCMI_CHIP_INF_SUB_CMD_SPOD_INFO,
+                &mut info,
+            ))?,
+        };
+        match code {
             Some(0) => Ok(Some(SpodInfo {
                 sdid: info.sdid,
                 super_pod_id: info.super_pod_id,
                 server_index: info.server_id,
+                super_pod_type: info.super_pod_type,
             })),
             _ => Ok(None),
         }
@@ -339,7 +392,10 @@ impl Api {
     pub fn health(&self, card: i32, device: u32) -> Result<u32, DcmiError> {
         const F: &str = "dcmi_get_device_health";
         let mut health: c_uint = 0;
-        let code = self.sys.health(card, int(device), &mut health)?;
+        let code = match self.v2_chip(device) {
+            Some((v2, logic)) => v2.health(logic, &mut health),
+            None => self.sys.health(card, int(device), &mut health)?,
+        };
         check(F, code)?;
         if health > 3 && health != u32::MAX {
             return Err(DcmiError::invalid(F, format!("health value {health}")));
@@ -352,9 +408,12 @@ impl Api {
         const F: &str = "dcmi_get_device_errorcode_v2";
         let mut n: c_int = 0;
         let mut codes = [0 as c_uint; abi::DCMI_ERROR_CODE_MAX_COUNT];
-        let code = self
-            .sys
-            .errorcode_v2(card, int(device), &mut n, &mut codes)?;
+        let code = match self.v2_chip(device) {
+            Some((v2, logic)) => v2.error_code_list(logic, &mut n, &mut codes),
+            None => self
+                .sys
+                .errorcode_v2(card, int(device), &mut n, &mut codes)?,
+        };
         check(F, code)?;
         let n = count(F, "error_count", i64::from(n), 0, codes.len() as i64)?;
         Ok(codes[..n].to_vec())
@@ -364,7 +423,11 @@ impl Api {
     pub fn network_health(&self, card: i32, device: u32) -> Result<u32, DcmiError> {
         const F: &str = "dcmi_get_device_network_health";
         let mut result: abi::DcmiRdfxDetectResult = 0;
-        check(F, self.sys.network_health(card, int(device), &mut result)?)?;
+        let code = match self.v2_chip(device) {
+            Some((v2, logic)) => v2.network_health(logic, &mut result)?,
+            None => self.sys.network_health(card, int(device), &mut result)?,
+        };
+        check(F, code)?;
         Ok(result)
     }
 
@@ -372,7 +435,10 @@ impl Api {
         &self,
         sink: tokio::sync::mpsc::Sender<super::FaultEvent>,
     ) -> Result<(), DcmiError> {
-        check("dcmi_subscribe_fault_event", self.sys.subscribe(sink)?)
+        match self.sys.v2().filter(|_| self.v2) {
+            Some(v2) => check("dcmiv2_subscribe_fault_event", v2.subscribe(sink)?),
+            None => check("dcmi_subscribe_fault_event", self.sys.subscribe(sink)?),
+        }
     }
 
     /// Creates a vNPU from `template`; returns its vdev id (>= 100).
@@ -409,6 +475,9 @@ impl Api {
         } else {
             abi::OUTBAND_CHANNEL
         };
+        if let Some((v2, logic)) = self.v2_chip(device) {
+            return check("dcmiv2_reset_device", v2.reset_device(logic, channel)?);
+        }
         check(
             "dcmi_set_device_reset",
             self.sys.set_device_reset(card, int(device), channel)?,
@@ -418,6 +487,13 @@ impl Api {
     /// Boot status; [`abi::DCMI_SYSTEM_START_FINISH`] (16) means started.
     pub fn boot_status(&self, card: i32, device: u32) -> Result<u32, DcmiError> {
         let mut status: abi::DcmiBootStatus = 0;
+        if let Some((v2, logic)) = self.v2_chip(device) {
+            check(
+                "dcmiv2_get_device_boot_status",
+                v2.boot_status(logic, &mut status)?,
+            )?;
+            return Ok(status);
+        }
         check(
             "dcmi_get_device_boot_status",
             self.sys.boot_status(card, int(device), &mut status)?,
@@ -430,11 +506,13 @@ impl Api {
         const F: &str = "dcmi_get_device_resource_info";
         let mut procs = [abi::DcmiProcMemInfo::default(); abi::DCMI_MAX_PROC_NUM];
         let mut n: c_int = 0;
-        check(
-            F,
-            self.sys
+        let code = match self.v2_chip(device) {
+            Some((v2, logic)) => v2.proc_mem_info(logic, &mut procs, &mut n)?,
+            None => self
+                .sys
                 .resource_info(card, int(device), &mut procs, &mut n)?,
-        )?;
+        };
+        check(F, code)?;
         count(
             F,
             "proc_num",
@@ -447,14 +525,18 @@ impl Api {
     /// Whether the out-of-band channel can reset the chip (state 1).
     pub fn outband_ready(&self, card: i32, device: u32) -> Result<bool, DcmiError> {
         let mut state: c_int = 0;
-        check(
-            "dcmi_get_device_outband_channel_state",
-            self.sys.outband_state(card, int(device), &mut state)?,
-        )?;
+        let code = match self.v2_chip(device) {
+            Some((v2, logic)) => v2.outband_state(logic, &mut state)?,
+            None => self.sys.outband_state(card, int(device), &mut state)?,
+        };
+        check("dcmi_get_device_outband_channel_state", code)?;
         Ok(state == 1)
     }
 
     pub fn pre_reset(&self, card: i32, device: u32) -> Result<(), DcmiError> {
+        if let Some((v2, logic)) = self.v2_chip(device) {
+            return check("dcmiv2_pre_reset_device", v2.pre_reset(logic)?);
+        }
         check(
             "dcmi_pre_reset_soc",
             self.sys.pre_reset_soc(card, int(device))?,
@@ -462,6 +544,9 @@ impl Api {
     }
 
     pub fn rescan(&self, card: i32, device: u32) -> Result<(), DcmiError> {
+        if let Some((v2, logic)) = self.v2_chip(device) {
+            return check("dcmiv2_rescan_device", v2.rescan(logic)?);
+        }
         check("dcmi_rescan_soc", self.sys.rescan_soc(card, int(device))?)
     }
 

@@ -21,6 +21,8 @@ pub enum DcmiError {
     MissingSymbol { path: PathBuf, symbol: &'static str },
     #[error("{function} failed: {}", code_label(*.code))]
     Call { function: &'static str, code: i32 },
+    #[error("{v1}, and the v2 API's dcmiv2_init failed too: {}", code_label(*.v2_code))]
+    Init { v1: Box<DcmiError>, v2_code: i32 },
     #[error("{function} returned invalid data: {detail}")]
     Invalid {
         function: &'static str,

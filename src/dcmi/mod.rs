@@ -10,13 +10,14 @@ pub mod error;
 pub mod loader;
 mod sys;
 pub mod text;
+mod v2;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub use api::{Api, ChipInfo, NETWORK_OK, SpodInfo, TotalResource};
+pub use api::{Api, ChipInfo, NETWORK_OK, SpodInfo, TotalResource, V2_CARD};
 pub use error::DcmiError;
 pub use loader::OwnerPolicy;
 pub use sys::FaultEvent;
@@ -58,7 +59,7 @@ impl Dcmi {
         policy: OwnerPolicy,
     ) -> Result<Self, DcmiError> {
         let path = loader::locate(explicit, ld_library_path, policy)?;
-        let api = Api::new(sys::Symbols::open(&path)?);
+        let mut api = Api::new(sys::Symbols::open(&path)?);
         api.init()?;
         Ok(Self {
             api: Arc::new(api),

@@ -89,6 +89,8 @@ macro_rules! table {
         pub struct Symbols {
             $($rname: $rty,)*
             $($oname: Option<$oty>,)*
+            /// The v2 API (Ascend 950), when the library exports all of it.
+            v2: Option<V2Symbols>,
             _library: ManuallyDrop<Library>,
         }
 
@@ -97,6 +99,7 @@ macro_rules! table {
                 Ok(Self {
                     $($rname: required(&library, path, $rsym)?,)*
                     $($oname: optional(&library, $osym),)*
+                    v2: V2Symbols::resolve(&library),
                     _library: ManuallyDrop::new(library),
                 })
             }
@@ -147,14 +150,6 @@ table! {
     }
 }
 
-impl std::fmt::Debug for Symbols {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Symbols")
-            .field("missing_optional", &self.missing_optional())
-            .finish_non_exhaustive()
-    }
-}
-
 /// Calls an optional symbol, or reports it unsupported.
 macro_rules! call_optional {
     ($self:ident . $field:ident, $name:literal, |$f:ident| $call:expr) => {
@@ -163,6 +158,279 @@ macro_rules! call_optional {
             None => Err(DcmiError::Unsupported { function: $name }),
         }
     };
+}
+
+/// The `dcmiv2_*` functions (Ascend 950 drivers: a chip is addressed by its
+/// logic id). The core (init, chip list, ids, chip info, health and codes)
+/// is resolved as one set: a library that lacks any of it has no usable v2
+/// API and [`Symbols::v2`] is `None`, so a v1-only driver loads as before.
+/// The rest is optional one by one, like the v1 table's optional symbols.
+/// The pointers stay valid because `Symbols` never `dlclose`s the library
+/// that holds them.
+pub struct V2Symbols {
+    init: abi::FnV2Init,
+    device_list: abi::FnV2GetDeviceList,
+    all_device_count: abi::FnV2GetAllDeviceCount,
+    phy_id: abi::FnV2GetChipPhyIdByDevId,
+    chip_info: abi::FnV2GetDeviceChipInfo,
+    board_info: Option<abi::FnV2GetDeviceBoardInfo>,
+    mainboard_id: Option<abi::FnV2GetMainboardId>,
+    pcie_info: Option<abi::FnV2GetDevicePcieInfo>,
+    die_id: Option<abi::FnV2GetDeviceDieId>,
+    hbm_info: Option<abi::FnV2GetDeviceHbmInfo>,
+    device_info: Option<abi::FnV2GetDeviceInfo>,
+    health: abi::FnV2GetDeviceHealth,
+    error_code_list: abi::FnV2GetDeviceErrorCodeList,
+    network_health: Option<abi::FnV2GetDeviceNetworkHealth>,
+    subscribe: Option<abi::FnV2SubscribeFaultEvent>,
+    reset_device: Option<abi::FnV2ResetDevice>,
+    outband_state: Option<abi::FnV2GetDeviceOutbandChannelState>,
+    pre_reset: Option<abi::FnV2PreResetDevice>,
+    rescan: Option<abi::FnV2RescanDevice>,
+    boot_status: Option<abi::FnV2GetDeviceBootStatus>,
+    proc_mem_info: Option<abi::FnV2GetDeviceProcMemInfo>,
+    dcmi_version: Option<abi::FnV2GetDcmiVersion>,
+}
+
+impl V2Symbols {
+    fn resolve(library: &Library) -> Option<Self> {
+        Some(Self {
+            init: optional(library, "dcmiv2_init")?,
+            device_list: optional(library, "dcmiv2_get_device_list")?,
+            all_device_count: optional(library, "dcmiv2_get_all_device_count")?,
+            phy_id: optional(library, "dcmiv2_get_chip_phy_id_by_dev_id")?,
+            chip_info: optional(library, "dcmiv2_get_device_chip_info")?,
+            board_info: optional(library, "dcmiv2_get_device_board_info"),
+            mainboard_id: optional(library, "dcmiv2_get_mainboard_id"),
+            pcie_info: optional(library, "dcmiv2_get_device_pcie_info"),
+            die_id: optional(library, "dcmiv2_get_device_die_id"),
+            hbm_info: optional(library, "dcmiv2_get_device_hbm_info"),
+            device_info: optional(library, "dcmiv2_get_device_info"),
+            health: optional(library, "dcmiv2_get_device_health")?,
+            error_code_list: optional(library, "dcmiv2_get_device_error_code_list")?,
+            network_health: optional(library, "dcmiv2_get_device_network_health"),
+            subscribe: optional(library, "dcmiv2_subscribe_fault_event"),
+            reset_device: optional(library, "dcmiv2_reset_device"),
+            outband_state: optional(library, "dcmiv2_get_device_outband_channel_state"),
+            pre_reset: optional(library, "dcmiv2_pre_reset_device"),
+            rescan: optional(library, "dcmiv2_rescan_device"),
+            boot_status: optional(library, "dcmiv2_get_device_boot_status"),
+            proc_mem_info: optional(library, "dcmiv2_get_device_proc_mem_info"),
+            dcmi_version: optional(library, "dcmiv2_get_dcmi_version"),
+        })
+    }
+
+    pub fn init(&self) -> c_int {
+        // SAFETY: no arguments.
+        unsafe { (self.init)() }
+    }
+
+    /// Logic ids into `list`; `num` is how many the driver reports.
+    pub fn device_list(&self, list: &mut [c_int], num: &mut c_int) -> c_int {
+        let len = c_int::try_from(list.len()).unwrap_or(c_int::MAX);
+        // SAFETY: `list` has exactly `len` ints; `num` is a live int.
+        unsafe { (self.device_list)(list.as_mut_ptr(), num, len) }
+    }
+
+    pub fn all_device_count(&self, count: &mut c_int) -> c_int {
+        // SAFETY: `count` is a live int.
+        unsafe { (self.all_device_count)(count) }
+    }
+
+    pub fn phy_id(&self, logic: c_uint, phy: &mut c_uint) -> c_int {
+        // SAFETY: `phy` is a live unsigned int.
+        unsafe { (self.phy_id)(logic, phy) }
+    }
+
+    pub fn chip_info(&self, logic: c_int, out: &mut abi::DcmiChipInfoV2) -> c_int {
+        // SAFETY: `out` is a live dcmi_chip_info_v2.
+        unsafe { (self.chip_info)(logic, out) }
+    }
+
+    pub fn board_info(
+        &self,
+        logic: c_int,
+        out: &mut abi::DcmiBoardInfo,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_board_info.
+        call_optional!(
+            self.board_info,
+            "dcmiv2_get_device_board_info",
+            |f| unsafe { f(logic, out) }
+        )
+    }
+
+    pub fn mainboard_id(&self, logic: c_int, out: &mut c_uint) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live unsigned int.
+        call_optional!(self.mainboard_id, "dcmiv2_get_mainboard_id", |f| unsafe {
+            f(logic, out)
+        })
+    }
+
+    pub fn pcie_info(
+        &self,
+        logic: c_int,
+        out: &mut abi::DcmiPcieInfoAll,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_pcie_info_all.
+        call_optional!(self.pcie_info, "dcmiv2_get_device_pcie_info", |f| unsafe {
+            f(logic, out)
+        })
+    }
+
+    pub fn die_id(
+        &self,
+        logic: c_int,
+        kind: abi::DcmiDieType,
+        out: &mut abi::DcmiDieId,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_die_id; `kind` is a plain integer.
+        call_optional!(self.die_id, "dcmiv2_get_device_die_id", |f| unsafe {
+            f(logic, kind, out)
+        })
+    }
+
+    pub fn hbm_info(&self, logic: c_int, out: &mut abi::DcmiHbmInfo) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live dcmi_hbm_info.
+        call_optional!(self.hbm_info, "dcmiv2_get_device_hbm_info", |f| unsafe {
+            f(logic, out)
+        })
+    }
+
+    /// `dcmiv2_get_device_info` with a typed buffer; `*size` starts as its size.
+    pub fn device_info<T>(
+        &self,
+        logic: c_int,
+        main_cmd: abi::DcmiMainCmd,
+        sub_cmd: c_uint,
+        buffer: &mut T,
+    ) -> Result<c_int, DcmiError> {
+        let mut size = c_uint::try_from(std::mem::size_of::<T>()).unwrap_or(c_uint::MAX);
+        let pointer = (buffer as *mut T).cast::<c_void>();
+        // SAFETY: `pointer` addresses a live, exclusively borrowed T of
+        // exactly `size` bytes; callers pass the struct the command documents.
+        call_optional!(self.device_info, "dcmiv2_get_device_info", |f| unsafe {
+            f(logic, main_cmd, sub_cmd, pointer, &mut size)
+        })
+    }
+
+    pub fn health(&self, logic: c_int, out: &mut c_uint) -> c_int {
+        // SAFETY: `out` is a live unsigned int.
+        unsafe { (self.health)(logic, out) }
+    }
+
+    pub fn error_code_list(&self, logic: c_int, count: &mut c_int, codes: &mut [c_uint]) -> c_int {
+        let len = c_uint::try_from(codes.len()).unwrap_or(c_uint::MAX);
+        // SAFETY: `count` is a live int; `codes` has exactly `len` entries.
+        unsafe { (self.error_code_list)(logic, count, codes.as_mut_ptr(), len) }
+    }
+
+    pub fn network_health(
+        &self,
+        logic: c_int,
+        out: &mut abi::DcmiRdfxDetectResult,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live 4-byte enum.
+        call_optional!(
+            self.network_health,
+            "dcmiv2_get_device_network_health",
+            |f| unsafe { f(logic, out) }
+        )
+    }
+
+    /// Subscribes every chip's fault events to `sink` (replacing an earlier
+    /// sink); the events are v1 `dcmi_event`s, so the v1 callback serves.
+    pub fn subscribe(&self, sink: mpsc::Sender<FaultEvent>) -> Result<c_int, DcmiError> {
+        if let Ok(mut guard) = FAULT_SINK.lock() {
+            *guard = Some(sink);
+        }
+        let filter = abi::DcmiEventFilter::default();
+        // SAFETY: the filter is passed by value (all zero = no filtering);
+        // the callback is a plain `extern "C"` function that lives for the
+        // whole program.
+        call_optional!(self.subscribe, "dcmiv2_subscribe_fault_event", |f| unsafe {
+            f(-1, filter, Some(on_fault_event))
+        })
+    }
+
+    pub fn reset_device(
+        &self,
+        logic: c_int,
+        channel: abi::DcmiResetChannel,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer arguments.
+        call_optional!(self.reset_device, "dcmiv2_reset_device", |f| unsafe {
+            f(logic, channel)
+        })
+    }
+
+    pub fn outband_state(&self, logic: c_int, out: &mut c_int) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live int.
+        call_optional!(
+            self.outband_state,
+            "dcmiv2_get_device_outband_channel_state",
+            |f| unsafe { f(logic, out) }
+        )
+    }
+
+    pub fn pre_reset(&self, logic: c_int) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer argument.
+        call_optional!(self.pre_reset, "dcmiv2_pre_reset_device", |f| unsafe {
+            f(logic)
+        })
+    }
+
+    pub fn rescan(&self, logic: c_int) -> Result<c_int, DcmiError> {
+        // SAFETY: plain integer argument.
+        call_optional!(self.rescan, "dcmiv2_rescan_device", |f| unsafe { f(logic) })
+    }
+
+    pub fn boot_status(
+        &self,
+        logic: c_int,
+        out: &mut abi::DcmiBootStatus,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live 4-byte enum.
+        call_optional!(
+            self.boot_status,
+            "dcmiv2_get_device_boot_status",
+            |f| unsafe { f(logic, out) }
+        )
+    }
+
+    /// `procs` must hold [`abi::DCMI_MAX_PROC_NUM`] entries: the call has no
+    /// length argument and the driver writes at most that many.
+    pub fn proc_mem_info(
+        &self,
+        logic: c_int,
+        procs: &mut [abi::DcmiProcMemInfo; abi::DCMI_MAX_PROC_NUM],
+        count: &mut c_int,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `procs` is a live array of the driver's maximum process
+        // count; `count` is a live int.
+        call_optional!(
+            self.proc_mem_info,
+            "dcmiv2_get_device_proc_mem_info",
+            |f| unsafe { f(logic, procs.as_mut_ptr(), count) }
+        )
+    }
+
+    pub fn dcmi_version(&self, buffer: &mut [c_char]) -> Result<c_int, DcmiError> {
+        let len = c_int::try_from(buffer.len()).unwrap_or(c_int::MAX);
+        // SAFETY: `buffer` has exactly `len` chars.
+        call_optional!(self.dcmi_version, "dcmiv2_get_dcmi_version", |f| unsafe {
+            f(buffer.as_mut_ptr(), len)
+        })
+    }
+}
+
+impl std::fmt::Debug for Symbols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Symbols")
+            .field("missing_optional", &self.missing_optional())
+            .field("v2", &self.v2.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Symbols {
@@ -182,6 +450,11 @@ impl Symbols {
     pub fn init(&self) -> c_int {
         // SAFETY: no arguments.
         unsafe { (self.init)() }
+    }
+
+    /// The v2 API, when the library exports every function of it.
+    pub fn v2(&self) -> Option<&V2Symbols> {
+        self.v2.as_ref()
     }
 
     pub fn card_list(&self, num: &mut c_int, list: &mut [c_int]) -> c_int {

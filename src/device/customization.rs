@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-use super::faults::{FaultCode, FaultCodeError, FaultLevel};
+use super::faults::{FaultCode, FaultLevel};
 
 /// The GraceTolerance values: checked as upstream checks them, used by
 /// nothing (only the removed online reset read them), so a non-default value
@@ -298,9 +298,6 @@ fn event_ids(
         };
         match FaultCode::parse(&text.to_ascii_uppercase()) {
             Ok(code) => codes.push(code),
-            Err(FaultCodeError::TooWide(wide)) => {
-                warnings.push(format!("{field}: skipping code {wide}: wider than 32 bits"));
-            }
             Err(reason) => {
                 warnings.push(format!("{field}: skipping code {:?}: {reason}", clip(text)))
             }

@@ -42,6 +42,9 @@ pub enum DiscoveryError {
 
 /// Reads the whole node from the driver.
 pub fn discover(api: &Api, sys_root: &Path) -> Result<Inventory, DiscoveryError> {
+    if api.is_v2() {
+        return super::a5::discover(api, sys_root);
+    }
     let cards = api.card_list()?;
     if cards.is_empty() {
         return Err(DiscoveryError::NoCards);
@@ -174,7 +177,7 @@ pub fn read_numa_node(sys_root: &Path, pci_address: &str) -> Option<i64> {
         .filter(|node| (0..1024).contains(node))
 }
 
-fn validate(chips: &[Chip]) -> Result<(), DiscoveryError> {
+pub(super) fn validate(chips: &[Chip]) -> Result<(), DiscoveryError> {
     let mut phys = BTreeSet::new();
     let mut logics = BTreeSet::new();
     for chip in chips {

@@ -82,10 +82,20 @@ impl fmt::Display for FaultLevel {
     }
 }
 
-/// A 32-bit DCMI fault (event) id. Displayed as upper-case hex without `0x`,
-/// zero-padded to 8 digits.
+/// A fault id: the driver's are 32-bit, upstream's synthetic A5 and
+/// hang-detector codes are wider (spec recovery §5.4), so ids are 64-bit
+/// end to end (at most 63 bits, as Go's int64). Displayed as upper-case hex
+/// without `0x`, zero-padded to 8 digits, and to 9 for the
+/// [`NINE_DIGIT_CODES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FaultCode(pub u32);
+pub struct FaultCode(pub u64);
+
+impl From<u32> for FaultCode {
+    /// A code the driver reported (its lists and events are 32-bit).
+    fn from(code: u32) -> Self {
+        FaultCode(u64::from(code))
+    }
+}
 
 /// RoCE link down: a network fault, kept out of the chip's own level. The
 /// tracker also sets it when DCMI reports the link down (as upstream does
@@ -95,12 +105,35 @@ pub const LINK_DOWN: FaultCode = FaultCode(0x8107_8603);
 pub const UBOE_PORT_DOWN: FaultCode = FaultCode(0x8107_8607);
 /// Synthetic code for a dropped card (`dcmi_get_device_health` returned -8012).
 pub const CARD_DROPPED: FaultCode = FaultCode(0x40F8_4E00);
+/// A5 UBoE: one ETH bonding port down (33 bits; network SubHealth).
+pub const UBOE_ONE_PORT_DOWN: FaultCode = FaultCode(0x1_1000_0002);
+/// A5 UBoE: two ports down (33 bits; network PreSeparate).
+pub const UBOE_TWO_PORTS_DOWN: FaultCode = FaultCode(0x1_1000_1024);
+/// A5 UB ports down on some chips of the group (written `020001002`).
+pub const UB_PORT_DOWN: FaultCode = FaultCode(0x2000_1002);
+/// A5 UB ports down on every chip of the group (written `020000002`).
+pub const UB_ALL_PORTS_DOWN: FaultCode = FaultCode(0x2000_0002);
+/// Hang detector (any chip type; 34 bits).
+pub const HANG: FaultCode = FaultCode(0x2_0000_1002);
+
+/// Upstream's synthetic long codes: always written with 9 hex digits
+/// (`%09X`), so `020001002` never reads like a driver code `20001002`.
+pub const NINE_DIGIT_CODES: [FaultCode; 5] = [
+    UB_PORT_DOWN,
+    UB_ALL_PORTS_DOWN,
+    UBOE_ONE_PORT_DOWN,
+    UBOE_TWO_PORTS_DOWN,
+    HANG,
+];
 
 /// Network (parameter-plane) faults are graded apart from the chip: they feed
-/// `NetworkUnhealthy`, never the chip's own health. Upstream's set also holds
-/// two UBoE codes wider than 32 bits, which DCMI cannot report.
+/// `NetworkUnhealthy`, never the chip's own health. The set is upstream's:
+/// RoCE link down, UBoE port down and the two UBoE port-count codes.
 pub const fn is_network(code: FaultCode) -> bool {
-    code.0 == LINK_DOWN.0 || code.0 == UBOE_PORT_DOWN.0
+    code.0 == LINK_DOWN.0
+        || code.0 == UBOE_PORT_DOWN.0
+        || code.0 == UBOE_ONE_PORT_DOWN.0
+        || code.0 == UBOE_TWO_PORTS_DOWN.0
 }
 
 /// Why a fault-code string is not a code.
@@ -112,16 +145,16 @@ pub enum FaultCodeError {
     NotHex(String),
     #[error("fault code {0:?} is longer than 16 hex digits")]
     TooLong(String),
-    #[error("fault code {0:?} does not fit in 32 bits")]
+    #[error("fault code {0:?} does not fit in 63 bits (Go's int64)")]
     TooWide(String),
 }
 
 impl FaultCode {
     /// Parses upper- or lower-case hex without `0x`. Leading zeros are
     /// accepted (as Go's `ParseInt` does), so `020001002` is `20001002`; the
-    /// value must fit in 32 bits (at most 8 significant digits). A string of
-    /// up to 16 digits whose value is wider is `TooWide`, so a table loader
-    /// can skip it with a warning rather than reject the whole table.
+    /// value must fit in 63 bits, as upstream's int64 ids (the synthetic A5
+    /// and hang codes have up to 34). At most 16 digits; a value over
+    /// `i64::MAX` is `TooWide`.
     pub fn parse(s: &str) -> Result<FaultCode, FaultCodeError> {
         if s.is_empty() {
             return Err(FaultCodeError::Empty);
@@ -133,14 +166,25 @@ impl FaultCode {
             return Err(FaultCodeError::TooLong(clip(s)));
         }
         let wide = u64::from_str_radix(s, 16).map_err(|_| FaultCodeError::NotHex(clip(s)))?;
-        u32::try_from(wide)
-            .map(FaultCode)
-            .map_err(|_| FaultCodeError::TooWide(s.to_owned()))
+        if i64::try_from(wide).is_err() {
+            return Err(FaultCodeError::TooWide(s.to_owned()));
+        }
+        Ok(FaultCode(wide))
+    }
+
+    /// One of upstream's synthetic 9-digit codes ([`NINE_DIGIT_CODES`]).
+    pub fn is_nine_digit(self) -> bool {
+        NINE_DIGIT_CODES.contains(&self)
     }
 
     /// Upper-case hex without padding: the form the Go plugin writes into the
-    /// device-info `Fault` JSON (`strings.ToUpper(strconv.FormatInt(c, 16))`).
+    /// device-info `Fault` JSON (`strings.ToUpper(strconv.FormatInt(c, 16))`);
+    /// the [`NINE_DIGIT_CODES`] keep their 9 digits (upstream writes them as
+    /// its table spells them, `020001002`).
     pub fn go_hex(self) -> String {
+        if self.is_nine_digit() {
+            return format!("{:09X}", self.0);
+        }
         format!("{:X}", self.0)
     }
 }
@@ -154,6 +198,9 @@ impl FromStr for FaultCode {
 
 impl fmt::Display for FaultCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_nine_digit() {
+            return write!(f, "{:09X}", self.0);
+        }
         write!(f, "{:08X}", self.0)
     }
 }
@@ -209,11 +256,11 @@ impl FaultTable {
     /// Parses a table in the `faultCode.json` format. Rejected: input over
     /// `max_len` bytes, non-JSON, a non-object, a known key that is not a
     /// list of strings (`null` counts as empty, as in Go), a code that is not
-    /// hex, and a table with no codes at all (which would grade every fault
-    /// as unknown). Returned as warnings: unknown keys (ignored), codes wider
-    /// than 32 bits (skipped: DCMI event ids are 32-bit, those are upstream's
-    /// synthetic A5 UB/UBoE codes), and codes listed under two levels (the
-    /// worse level is kept).
+    /// hex or wider than 63 bits, and a table with no codes at all (which
+    /// would grade every fault as unknown). Returned as warnings: unknown
+    /// keys (ignored) and codes listed under two levels (the worse level is
+    /// kept). The long synthetic codes (`020001002`, `110000002`, ...) are
+    /// codes like any other.
     pub fn parse(
         bytes: &[u8],
         max_len: usize,
@@ -258,10 +305,6 @@ impl FaultTable {
                 };
                 let code = match FaultCode::parse(text) {
                     Ok(code) => code,
-                    Err(FaultCodeError::TooWide(wide)) => {
-                        warnings.push(format!("skipping {key} code {wide}: wider than 32 bits"));
-                        continue;
-                    }
                     Err(reason) => {
                         return Err(FaultTableError::BadCode {
                             key: key.clone(),
@@ -296,8 +339,8 @@ impl FaultTable {
     /// (`faults/faultCode.json`, its source named in NOTICE), so every code
     /// is graded as upstream grades it until an operator supplies another
     /// table with `--fault-code-file` or ConfigMap
-    /// `kube-system/mindx-dl-fault-config` (key `faultCode.json`). Its three
-    /// codes wider than 32 bits are skipped, as [`FaultTable::parse`] does.
+    /// `kube-system/mindx-dl-fault-config` (key `faultCode.json`), its long
+    /// codes included.
     pub fn builtin() -> FaultTable {
         SHIPPED.clone()
     }

@@ -181,8 +181,8 @@ impl Tracker {
     }
 
     /// Records a fault event's severity (for the unknown-code rule).
-    pub fn note_event_severity(&mut self, code: u32, severity: u8) {
-        self.severities.insert(FaultCode(code), severity);
+    pub fn note_event_severity(&mut self, code: impl Into<FaultCode>, severity: u8) {
+        self.severities.insert(code.into(), severity);
     }
 
     /// Replaces the fault table (file or ConfigMap reload).
@@ -271,11 +271,11 @@ impl Tracker {
 
     /// A once-fault (event assertion 2): graded, and counted by the rules,
     /// until [`Tracker::end_cycle`].
-    pub fn note_once(&mut self, phy_id: u32, code: u32, now_ms: u64) -> bool {
+    pub fn note_once(&mut self, phy_id: u32, code: impl Into<FaultCode>, now_ms: u64) -> bool {
         let Some(chip) = self.chips.get_mut(&phy_id) else {
             return false;
         };
-        chip.once.insert(FaultCode(code), now_ms);
+        chip.once.insert(code.into(), now_ms);
         self.step_rules(phy_id, now_ms);
         self.regrade()
     }
@@ -361,7 +361,8 @@ impl Tracker {
         let Some(chip) = self.chips.get_mut(&reading.phy_id) else {
             return false;
         };
-        let mut codes: Vec<FaultCode> = reading.codes.iter().copied().map(FaultCode).collect();
+        let mut codes: Vec<FaultCode> =
+            reading.codes.iter().copied().map(FaultCode::from).collect();
         if reading.dropped {
             codes.push(CARD_DROPPED);
         }

@@ -2,6 +2,7 @@
 //! the names kubelet and Volcano know them by, their health, and the rules
 //! that raise a chip's level (fault frequency and duration).
 
+pub mod a5;
 pub mod customization;
 pub mod discovery;
 pub mod faults;

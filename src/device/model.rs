@@ -95,6 +95,12 @@ impl Family {
         )
     }
 
+    /// Upstream's "Ascend910" run mode: the 910 family and 950 (A5). Its
+    /// device-info ConfigMap carries the network and recovering lists.
+    pub fn runs_in_910_mode(self) -> bool {
+        self.is_910_family() || self == Family::Ascend950
+    }
+
     /// Share mode (shareDevCount > 1) exists only for these.
     pub fn supports_share_mode(self) -> bool {
         matches!(
@@ -205,6 +211,15 @@ impl Chip {
         format!("{}-{}", self.family.resource_type(), self.phy_id)
     }
 
+    /// `(card, device)` as the DCMI binding addresses the chip: an A5 chip
+    /// (v2 API, no card) is card -1 with its logic id as device.
+    pub fn dcmi_address(&self) -> (i32, u32) {
+        if self.card_id == crate::dcmi::V2_CARD {
+            return (self.card_id, self.logic_id);
+        }
+        (self.card_id, u32::try_from(self.device_index).unwrap_or(0))
+    }
+
     /// On an Atlas 300I Duo card (two 310P chips), by DCMI's product type.
     pub fn is_300i_duo(&self) -> bool {
         self.product_type.as_deref() == Some("Atlas 300I Duo")
@@ -295,6 +310,10 @@ mod tests {
         assert_eq!(Family::Ascend310B.resource_type(), "Ascend310");
         assert_eq!(Family::Ascend310P.resource_type(), "Ascend310P");
         assert_eq!(Family::Ascend950.resource_type(), "npu");
+        assert!(Family::Ascend950.runs_in_910_mode());
+        assert!(!Family::Ascend950.is_910_family());
+        assert!(Family::Ascend910A3.runs_in_910_mode());
+        assert!(!Family::Ascend310P.runs_in_910_mode());
     }
 
     #[test]

@@ -86,8 +86,8 @@ impl HealthMonitor {
             .map(|chip| ChipAddress {
                 phy_id: chip.phy_id,
                 logic_id: chip.logic_id,
-                card: chip.card_id,
-                device: u32::try_from(chip.device_index).unwrap_or(0),
+                card: chip.dcmi_address().0,
+                device: chip.dcmi_address().1,
                 network: chip.family.is_910_family() && !chip.family.is_inference(chip.board_id),
             })
             .collect();

@@ -127,6 +127,10 @@ pub enum NamingError {
     },
     #[error("-use310PMixedInsert needs 310P chips, but chip {chip} is {family}")]
     MixedNeeds310P { chip: String, family: Family },
+    #[error(
+        "-presetVirtualDevice=false (dynamic vNPUs) is not supported on Ascend 950 chips; remove the flag"
+    )]
+    DynamicVnpuOn950,
 }
 
 /// Resources to serve, plus vNPUs that could not be named (unknown template).
@@ -148,6 +152,10 @@ pub fn name_devices(inventory: &Inventory, options: NamingOptions) -> Result<Nam
             count: options.share_dev_count,
             family,
         });
+    }
+    // Upstream refuses it too: the 950 generation creates no vNPUs.
+    if options.dynamic_vnpu && inventory.family() == Some(Family::Ascend950) {
+        return Err(NamingError::DynamicVnpuOn950);
     }
     let mut chips: Vec<&Chip> = inventory.chips.iter().collect();
     chips.sort_by_key(|chip| chip.phy_id);

@@ -50,9 +50,11 @@ pub enum ReasonCode {
 pub const AUTOFILL_CODE: &str = "AutofillFaultCode";
 
 impl fmt::Display for ReasonCode {
-    /// Lower-case hex as upstream writes it (`80e01801`), or the marker.
+    /// Lower-case hex as upstream writes it (`80e01801`; the synthetic long
+    /// codes with their 9 digits, `020001002`), or the marker.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ReasonCode::Code(code) if code.is_nine_digit() => write!(f, "{:09x}", code.0),
             ReasonCode::Code(code) => write!(f, "{:x}", code.0),
             ReasonCode::Autofill => f.write_str(AUTOFILL_CODE),
         }

@@ -105,7 +105,7 @@ pub fn node_report(
     let (super_pod_id, server_index) = inventory.super_pod_placement();
     NodeReport {
         resource_type: family.map_or("npu", |f| f.resource_type()).to_owned(),
-        family_is_910: family.is_some_and(|f| f.is_910_family()),
+        family_is_910: family.is_some_and(|f| f.runs_in_910_mode()),
         super_pod_id,
         server_index,
         update_time,

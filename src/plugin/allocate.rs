@@ -42,7 +42,7 @@ pub enum AllocateError {
 }
 
 /// How responses are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Style {
     /// Ascend Docker Runtime: envs only.
     pub ascend_docker: bool,
@@ -50,7 +50,13 @@ pub struct Style {
     pub present_nodes: BTreeSet<String>,
     /// Also name devices through CDI (`huawei.com/npu=<n>`).
     pub cdi: bool,
+    /// Ascend 950 nodes: logic ids and the HCCL topology file.
+    pub a5: Option<crate::device::a5::A5Style>,
 }
+
+/// Directories whose every file is passed to a container that gets a chip
+/// (the 950 generation's UB devices), when they exist on the host.
+pub const UB_DEVICE_DIRS: [&str; 2] = ["uburma", "ummu"];
 
 /// One container's answer, before it becomes protobuf.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,14 +162,26 @@ pub(crate) fn truncate(id: &str) -> String {
 pub fn grant(family: Family, backings: &[Backing], style: &Style) -> ContainerGrant {
     let is_virtual = backings.iter().any(|b| matches!(b, Backing::Vnpu { .. }));
     // The number the runtime knows a device by: phy id, or vdev id for vNPUs.
+    // A5: containers know a chip by its logic id (spec recovery §5.2).
+    let a5 = style.a5.as_ref().filter(|_| family == Family::Ascend950);
     let numbers: BTreeSet<u32> = backings
         .iter()
-        .map(|backing| match *backing {
-            Backing::Vnpu { vdev_id, .. } => vdev_id,
-            other => other.phy_id(),
+        .map(|backing| match (*backing, a5) {
+            (Backing::Vnpu { vdev_id, .. }, _) => vdev_id,
+            (other, Some(a5)) => a5
+                .logic_of_phy
+                .get(&other.phy_id())
+                .copied()
+                .unwrap_or(other.phy_id()),
+            (other, None) => other.phy_id(),
         })
         .collect();
     let mut grant = ContainerGrant::default();
+    if let Some(path) = a5.and_then(|a5| a5.hccl_topo_file.as_ref()) {
+        grant
+            .envs
+            .insert("HCCL_TOPO_FILE_PATH".into(), path.clone());
+    }
     if style.cdi {
         grant.cdi_devices = numbers
             .iter()
@@ -212,17 +230,46 @@ pub fn grant(family: Family, backings: &[Backing], style: &Style) -> ContainerGr
             grant.devices.push(DeviceNode::same(format!("/dev/{node}")));
         }
     }
+    if !numbers.is_empty() {
+        let ub = style
+            .present_nodes
+            .iter()
+            .filter(|node| UB_DEVICE_DIRS.iter().any(|dir| is_under(node, dir)));
+        for node in ub {
+            grant.devices.push(DeviceNode::same(format!("/dev/{node}")));
+        }
+    }
     grant
 }
 
+/// `node` is `<dir>/<file>`.
+fn is_under(node: &str, dir: &str) -> bool {
+    node.strip_prefix(dir)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|file| !file.is_empty() && !file.contains('/'))
+}
+
 /// Which optional nodes exist under the (injected) `/dev` root.
+/// The files (any non-directory) of [`UB_DEVICE_DIRS`] come as `<dir>/<file>`.
 pub fn present_nodes(dev_root: &std::path::Path) -> BTreeSet<String> {
-    CONTROL_NODES
+    let mut nodes: BTreeSet<String> = CONTROL_NODES
         .iter()
         .chain(["davinci_manager", "davinci_manager_docker"].iter())
         .filter(|name| dev_root.join(name).exists())
         .map(|name| (*name).to_string())
-        .collect()
+        .collect();
+    for dir in UB_DEVICE_DIRS {
+        let Ok(entries) = std::fs::read_dir(dev_root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+            if let (false, Some(name)) = (is_dir, entry.file_name().to_str()) {
+                nodes.insert(format!("{dir}/{name}"));
+            }
+        }
+    }
+    nodes
 }
 
 #[cfg(test)]

@@ -291,6 +291,8 @@ pub type DcmiDieType = c_uint;
 pub const NDIE: DcmiDieType = 0;
 /// V-die.
 pub const VDIE: DcmiDieType = 1;
+/// D-die: accepted by the v2 API (Ascend 950) only.
+pub const DDIE: DcmiDieType = 2;
 
 // ---- enum dcmi_multi_die_policy ----
 

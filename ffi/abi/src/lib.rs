@@ -13,6 +13,7 @@ mod codes;
 mod consts;
 mod event;
 mod functions;
+mod functions_v2;
 mod stats;
 mod vnpu;
 
@@ -21,5 +22,6 @@ pub use codes::*;
 pub use consts::*;
 pub use event::*;
 pub use functions::*;
+pub use functions_v2::*;
 pub use stats::*;
 pub use vnpu::*;

@@ -451,3 +451,21 @@ fn default_values_are_all_zero() {
     assert_eq!(ip.ip4(), [192, 168, 100, 101]);
     assert_eq!(ip.ip6[4..], [0; 12]);
 }
+
+/// The `dcmiv2_*` functions `ffi/dcmi.h` declares, in order.
+fn header_v2_functions() -> Vec<String> {
+    let header =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dcmi.h"))
+            .unwrap();
+    header
+        .lines()
+        .filter_map(|line| line.strip_prefix("int dcmiv2_"))
+        .map(|rest| format!("dcmiv2_{}", rest.split('(').next().unwrap()))
+        .collect()
+}
+
+#[test]
+fn every_v2_function_of_the_header_has_its_rust_prototype_and_no_other() {
+    assert_eq!(header_v2_functions(), EXPORTED_V2_FUNCTIONS);
+    assert_eq!(DDIE, 2);
+}

@@ -288,6 +288,22 @@ pub(crate) fn init() -> Result<(), c_int> {
     Ok(())
 }
 
+/// `dcmi_init` (api 1) or `dcmiv2_init` (api 2): initialises like [`init`],
+/// then refuses with -8255 (and stays uninitialised) when the topology's
+/// driver serves the other API, as an Ascend 950 driver fails `dcmi_init`.
+pub(crate) fn init_api(api: u8) -> Result<(), c_int> {
+    init()?;
+    let mut guard = lock();
+    let served = guard.as_ref().map(|sim| sim.topology.dcmi_api);
+    if served != Some(api) {
+        *guard = None;
+        drop(guard);
+        notify_changed();
+        return Err(dcmi_abi::DCMI_ERR_CODE_NOT_SUPPORT);
+    }
+    Ok(())
+}
+
 fn read_initial_state(path: &std::path::Path) -> (FaultState, Option<Vec<u8>>) {
     let Ok(bytes) = std::fs::read(path) else {
         return (FaultState::default(), None);

@@ -9,10 +9,11 @@ use serde::{Deserialize, Deserializer};
 use crate::vnpu::{self, Vnpu};
 
 /// The built-in topologies: (name, JSON text).
-pub const BUILTIN: [(&str, &str); 7] = [
+pub const BUILTIN: [(&str, &str); 8] = [
     ("910-8", include_str!("../../topologies/910-8.json")),
     ("910b-16", include_str!("../../topologies/910b-16.json")),
     ("a3-16", include_str!("../../topologies/a3-16.json")),
+    ("a5-8", include_str!("../../topologies/a5-8.json")),
     (
         "310p-duo-vnpu",
         include_str!("../../topologies/310p-duo-vnpu.json"),
@@ -59,6 +60,10 @@ pub struct Topology {
     /// Returned by `dcmi_get_mainboard_id`.
     #[serde(default, deserialize_with = "hex_u32")]
     pub mainboard_id: u32,
+    /// Which API the simulated driver serves: 1 (`dcmi_*`, default) or 2
+    /// (`dcmiv2_*`, Ascend 950): only that API's init succeeds.
+    #[serde(default = "default_api")]
+    pub dcmi_api: u8,
     /// In the order `dcmi_get_card_list` reports them.
     pub cards: Vec<Card>,
 }
@@ -236,6 +241,10 @@ fn builtin_names() -> String {
         .join(", ")
 }
 
+fn default_api() -> u8 {
+    1
+}
+
 fn default_chip_type() -> String {
     "Ascend".into()
 }
@@ -325,6 +334,9 @@ impl Topology {
             &self.dcmi_version,
             dcmi_abi::DCMI_VERSION_LEN,
         )?;
+        if !(1..=2).contains(&self.dcmi_api) {
+            return Err(format!("dcmi_api is {}; it is 1 or 2", self.dcmi_api));
+        }
         if self.cards.is_empty() || self.cards.len() > dcmi_abi::MAX_CARD_NUM {
             return Err(format!("{} cards; a node has 1..=64", self.cards.len()));
         }
@@ -456,6 +468,17 @@ mod tests {
                 Topology::from_json(text).unwrap_or_else(|error| panic!("{name}: {error}"));
             assert_eq!(topology.name, name);
         }
+    }
+
+    #[test]
+    fn the_api_is_v1_by_default_and_only_1_or_2() {
+        assert_eq!(Topology::load("910-8").unwrap().dcmi_api, 1);
+        assert_eq!(Topology::load("a5-8").unwrap().dcmi_api, 2);
+        let text = BUILTIN[0]
+            .1
+            .replacen("\"cards\":", "\"dcmi_api\": 3, \"cards\":", 1);
+        let error = Topology::from_json(&text).unwrap_err().to_string();
+        assert!(error.contains("dcmi_api is 3"), "{error}");
     }
 
     #[test]

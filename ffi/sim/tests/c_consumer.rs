@@ -99,3 +99,28 @@ fn a_broken_topology_file_fails_init_with_one_line_naming_the_file_and_the_probl
         "{stderr}"
     );
 }
+
+#[test]
+fn a_c_consumer_using_the_header_falls_back_to_the_v2_api_on_an_a5_node() {
+    let output = run("a5-8");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("init -8255\ninit-v2 0\n"), "{stdout}");
+    let chips: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("chip-v2 "))
+        .collect();
+    assert_eq!(chips.len(), 8, "{stdout}");
+    assert_eq!(
+        chips[0],
+        "chip-v2 logic=1 phy=0 name=Ascend950PR aicore=32 ddie=5d000000"
+    );
+    assert_eq!(
+        chips[7],
+        "chip-v2 logic=6 phy=7 name=Ascend950PR aicore=32 ddie=5d000007"
+    );
+}

@@ -321,7 +321,10 @@ fn manually_separate_formatting_round_trips() {
 }
 
 fn any_chip() -> impl Strategy<Value = ChipReport> {
-    let code = prop_oneof![Just(LINK_DOWN), any::<u32>().prop_map(FaultCode)];
+    let code = prop_oneof![
+        Just(LINK_DOWN),
+        (0..=i64::MAX.cast_unsigned()).prop_map(FaultCode)
+    ];
     let level = (0..FaultLevel::ALL.len()).prop_map(|i| FaultLevel::ALL[i]);
     (
         0u32..32,
@@ -361,4 +364,20 @@ proptest! {
             prop_assert!(!free.split(',').any(|n| n == name));
         }
     }
+}
+
+#[test]
+fn long_synthetic_codes_are_written_with_their_nine_digits() {
+    let mut c = chip(5);
+    c.healthy = false;
+    c.fault_codes = vec![
+        (FaultCode(0x2000_1002), FaultLevel::SeparateNPU, 7),
+        (FaultCode(0x2_0000_1002), FaultLevel::NotHandleFault, 8),
+    ];
+    let list = device_list(&node(vec![c]));
+    let faults = parse(&list["huawei.com/Ascend910-Fault"]);
+    assert_eq!(faults[0]["fault_code"], "020001002,200001002");
+    let map = &faults[0]["fault_time_and_level_map"];
+    assert_eq!(map["020001002"]["fault_level"], "SeparateNPU");
+    assert_eq!(map["200001002"]["fault_time"], 8);
 }

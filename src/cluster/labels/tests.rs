@@ -440,3 +440,34 @@ fn the_server_type_annotation_is_a3_npu_or_empty_as_upstream_writes_it() {
     assert_eq!(server_type(Family::Ascend950, "Ascend950PR"), "npu");
     assert_eq!(server_type(Family::Ascend910B, "910B3"), "");
 }
+
+#[test]
+fn an_a5_node_always_rewrites_servertype_and_labels_its_super_pod() {
+    let mut inv = inventory(vec![chip(0, Family::Ascend950, "Ascend950PR")]);
+    let existing = map(&[(SERVER_TYPE, "npu-16")]);
+    let labels = desired_labels(&inv, &existing).labels;
+    assert_eq!(labels.get(SERVER_TYPE).unwrap(), "npu-20", "overwritten");
+    assert!(!labels.contains_key(TOPO_SUPER_POD_ID), "no super pod info");
+    inv.super_pod = Some(SuperPod {
+        super_pod_id: 3,
+        server_index: 1,
+        sdid: 0,
+    });
+    let labels = desired_labels(&inv, &existing).labels;
+    assert_eq!(labels.get(TOPO_SUPER_POD_ID).unwrap(), "3");
+    let b3 = desired_labels(&node_910b3(), &existing).labels;
+    assert!(!b3.contains_key(SERVER_TYPE), "other families keep theirs");
+}
+
+#[test]
+fn a5_base_device_infos_lead_with_the_logic_id() {
+    let mut a5 = chip(2, Family::Ascend950, "Ascend950PR");
+    a5.logic_id = 3;
+    let annotations = desired_annotations(&inventory(vec![a5]), WHOLE_CHIPS);
+    assert_eq!(
+        annotations[BASE_DEVICE_INFOS],
+        r#"{"npu-2":{"DeviceID":3,"IP":"","SuperDeviceID":0}}"#
+    );
+    let b3 = desired_annotations(&node_910b3(), WHOLE_CHIPS);
+    assert!(!b3[BASE_DEVICE_INFOS].contains("\"DeviceID\""));
+}

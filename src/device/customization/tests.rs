@@ -210,14 +210,14 @@ fn the_first_entry_naming_a_code_wins_and_later_ones_are_warned_about() {
 }
 
 #[test]
-fn bad_and_wide_codes_are_skipped_and_an_entry_without_codes_is_warned_about() {
+fn bad_and_too_wide_codes_are_skipped_and_an_entry_without_codes_is_warned_about() {
     let json = r#"{"FaultFrequency":[
-        {"EventId":["zz","110000002"],"TimeWindow":60,"Times":1,"FaultHandling":"ManuallySeparateNPU"},
+        {"EventId":["zz","8000000000000000"],"TimeWindow":60,"Times":1,"FaultHandling":"ManuallySeparateNPU"},
         {"EventId":[],"TimeWindow":60,"Times":1,"FaultHandling":"ManuallySeparateNPU"}]}"#;
     let (c, warnings) = parse(json);
     assert!(c.frequency.is_empty());
     assert!(warnings.iter().any(|w| w.contains("zz")));
-    assert!(warnings.iter().any(|w| w.contains("110000002")));
+    assert!(warnings.iter().any(|w| w.contains("8000000000000000")));
     assert!(
         warnings
             .iter()
@@ -280,4 +280,13 @@ proptest! {
     fn any_input_parses_or_is_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = Customization::parse(&bytes, 1 << 20);
     }
+}
+
+#[test]
+fn a_rule_may_name_a_long_synthetic_code() {
+    let json = r#"{"FaultFrequency":[
+        {"EventId":["200001002"],"TimeWindow":60,"Times":2,"FaultHandling":"ManuallySeparateNPU"}]}"#;
+    let (c, warnings) = parse(json);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.frequency[&code("200001002")].times, 2);
 }

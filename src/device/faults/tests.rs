@@ -40,25 +40,55 @@ fn the_upstream_table_loads_and_grades_a_code_from_every_key() {
 }
 
 #[test]
-fn the_upstream_table_skips_its_wider_than_32_bit_codes_with_a_warning() {
+fn the_upstream_table_loads_its_long_codes_as_64_bit_ids() {
     let (table, warnings) = upstream_table();
-    for wide in ["200001002", "110001024", "110000002"] {
+    for (text, value, level) in [
+        ("200001002", 0x2_0000_1002, FaultLevel::NotHandleFault),
+        ("110001024", 0x1_1000_1024, FaultLevel::PreSeparateNPU),
+        ("110000002", 0x1_1000_0002, FaultLevel::SubHealth),
+        ("020001002", 0x2000_1002, FaultLevel::SeparateNPU),
+        ("020000002", 0x2000_0002, FaultLevel::SubHealth),
+    ] {
+        assert_eq!(code(text), FaultCode(value), "{text}");
+        assert_eq!(table.get(FaultCode(value)), Some(level), "{text}");
         assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains(wide) && w.contains("32 bits")),
-            "no warning for {wide}: {warnings:?}"
+            !warnings.iter().any(|w| w.contains(text)),
+            "{text} warned about: {warnings:?}"
         );
     }
-    // Nine digits with a leading zero still fit in 32 bits and load.
-    assert_eq!(
-        table.get(FaultCode(0x2000_1002)),
-        Some(FaultLevel::SeparateNPU)
-    );
-    assert_eq!(
-        table.get(FaultCode(0x2000_0002)),
-        Some(FaultLevel::SubHealth)
-    );
+}
+
+#[test]
+fn the_synthetic_long_codes_print_with_nine_digits_and_driver_codes_with_eight() {
+    for (value, text) in [
+        (0x2000_1002, "020001002"),
+        (0x2000_0002, "020000002"),
+        (0x1_1000_0002, "110000002"),
+        (0x1_1000_1024, "110001024"),
+        (0x2_0000_1002, "200001002"),
+    ] {
+        let code = FaultCode(value);
+        assert!(code.is_nine_digit());
+        assert_eq!(code.to_string(), text);
+        assert_eq!(code.go_hex(), text);
+        assert_eq!(FaultCode::parse(text), Ok(code));
+    }
+    assert_eq!(FaultCode(0x80E0_1801).to_string(), "80E01801");
+    assert_eq!(FaultCode(0x0000_1002).to_string(), "00001002");
+    assert_eq!(FaultCode(0x0000_1002).go_hex(), "1002");
+    assert_eq!(FaultCode(0x3_0000_0000).to_string(), "300000000");
+    assert!(!FaultCode(0x3_0000_0000).is_nine_digit());
+}
+
+#[test]
+fn the_long_network_codes_are_graded_with_the_network_and_kept_out_of_the_chip() {
+    let (table, _) = upstream_table();
+    let one = FaultCode(0x1_1000_0002);
+    let two = FaultCode(0x1_1000_1024);
+    assert!(is_network(one) && is_network(two));
+    assert_eq!(table.network_level([one]), FaultLevel::SubHealth);
+    assert_eq!(table.network_level([one, two]), FaultLevel::PreSeparateNPU);
+    assert_eq!(table.chip_level([(two, None)]), FaultLevel::Normal);
 }
 
 #[test]
@@ -188,8 +218,13 @@ fn codes_with_prefix_sign_space_or_too_many_digits_are_rejected() {
         FaultCode::parse("00000000000000001"),
         Err(FaultCodeError::TooLong(_))
     ));
+    assert_eq!(FaultCode::parse("1FFFFFFFF"), Ok(FaultCode(0x1_FFFF_FFFF)));
+    assert_eq!(
+        FaultCode::parse("7FFFFFFFFFFFFFFF"),
+        Ok(FaultCode(i64::MAX.cast_unsigned()))
+    );
     assert!(matches!(
-        FaultCode::parse("1FFFFFFFF"),
+        FaultCode::parse("8000000000000000"),
         Err(FaultCodeError::TooWide(_))
     ));
 }
@@ -274,9 +309,9 @@ fn the_network_keys_of_newer_tables_are_understood() {
 fn the_builtin_table_is_the_shipped_upstream_table() {
     let (upstream, warnings) = upstream_table();
     assert_eq!(FaultTable::builtin(), upstream);
-    // Only the known oddities of the shipped file: three codes wider than
-    // 32 bits and one code listed under two levels.
-    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    // Only the known oddity of the shipped file: one code listed under two
+    // levels (its long codes load like the others).
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings.iter().any(|w| w.contains("A2301001")),
         "{warnings:?}"
@@ -363,7 +398,7 @@ fn any_code() -> impl Strategy<Value = FaultCode> {
                 .map(|(c, _)| c)
                 .collect::<Vec<_>>()
         ),
-        any::<u32>().prop_map(FaultCode),
+        (0..=i64::MAX.cast_unsigned()).prop_map(FaultCode),
     ]
 }
 
@@ -390,7 +425,7 @@ proptest! {
     }
 
     #[test]
-    fn every_u32_code_round_trips_through_its_display_form(raw in any::<u32>()) {
+    fn every_code_round_trips_through_its_display_form(raw in 0..=i64::MAX.cast_unsigned()) {
         let c = FaultCode(raw);
         prop_assert_eq!(FaultCode::parse(&c.to_string()), Ok(c));
         prop_assert_eq!(FaultCode::parse(&c.go_hex().to_lowercase()), Ok(c));

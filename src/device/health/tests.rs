@@ -20,8 +20,8 @@ fn unhealthy_code() -> u32 {
     let table = FaultTable::builtin();
     table
         .iter()
-        .find(|(code, level)| !level.is_healthy() && !is_network(*code))
-        .map(|(code, _)| code.0)
+        .filter(|(code, level)| !level.is_healthy() && !is_network(*code))
+        .find_map(|(code, _)| u32::try_from(code.0).ok())
         .unwrap()
 }
 
@@ -154,7 +154,7 @@ fn a_down_link_is_the_link_down_code_timed_by_the_duration_rule() {
 fn the_drivers_own_network_code_stands_for_the_link() {
     let mut tracker = Tracker::new(policy(true), [0]);
     let mut reading = link(0, Some(3));
-    reading.codes = vec![UBOE_PORT_DOWN.0];
+    reading.codes = vec![u32::try_from(UBOE_PORT_DOWN.0).unwrap()];
     tracker.apply(reading, 1_000);
     let codes: Vec<FaultCode> = tracker.snapshot().chips[&0]
         .faults
@@ -205,7 +205,7 @@ fn network_codes_are_graded_on_the_network_scale_and_sub_health_stays_healthy() 
         policy.table = Arc::new(table);
         policy.customization = Arc::new(Customization::default());
         let mut tracker = Tracker::new(policy, [0]);
-        tracker.apply(reading(0, &[LINK_DOWN.0]), 1_000);
+        tracker.apply(reading(0, &[u32::try_from(LINK_DOWN.0).unwrap()]), 1_000);
         let chip = &tracker.snapshot().chips[&0];
         assert_eq!(chip.faults[0].level, level, "{json}");
         assert_eq!(chip.network_healthy, network_healthy, "{json}");
@@ -310,8 +310,8 @@ mod recovery {
         for (level, free, held) in rows {
             let code = table
                 .iter()
-                .find(|(c, l)| *l == level && !is_network(*c))
-                .map(|(c, _)| c.0)
+                .filter(|(c, l)| *l == level && !is_network(*c))
+                .find_map(|(c, _)| u32::try_from(c.0).ok())
                 .unwrap_or_else(|| panic!("no {level} code in the table"));
             let mut tracker = tracker(1);
             tracker.apply(reading(0, &[code]), 1);
@@ -436,7 +436,7 @@ mod recovery {
         let mut tracker = tracker(3);
         assert!(!tracker.snapshot().isolation_loaded);
         let reason = |level| UpgradeReason {
-            code: ReasonCode::Code(crate::device::faults::FaultCode(HBM)),
+            code: ReasonCode::Code(crate::device::faults::FaultCode::from(HBM)),
             level,
             kind: UpgradeType::FaultFrequency,
             time_ms: HOUR,
@@ -463,7 +463,7 @@ mod recovery {
     #[test]
     fn a_long_link_down_makes_the_network_unhealthy_through_the_duration_rule() {
         let mut tracker = Tracker::new(policy(true), 0..1);
-        let link = crate::device::faults::LINK_DOWN.0;
+        let link = u32::try_from(crate::device::faults::LINK_DOWN.0).unwrap();
         tracker.apply(reading(0, &[link]), HOUR);
         assert!(tracker.snapshot().chips[&0].network_healthy);
         assert_eq!(tracker.next_deadline(), Some(HOUR + 20_001));
@@ -488,7 +488,7 @@ mod recovery {
         tracker.snapshot().chips[&phy]
             .faults
             .iter()
-            .map(|f| f.code.0)
+            .map(|f| u32::try_from(f.code.0).expect("a driver code"))
             .collect()
     }
 

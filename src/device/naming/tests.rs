@@ -229,3 +229,24 @@ fn every_template_of_the_contract_has_a_suffix() {
     assert_eq!(TEMPLATE_SUFFIXES.len(), 18);
     assert!(!is_known_template("vir03"));
 }
+
+#[test]
+fn a5_chips_are_npu_by_phy_id_and_refuse_dynamic_vnpus() {
+    let mut chips: Vec<Chip> = (0..2).map(|phy| chip(phy, Family::Ascend950)).collect();
+    chips[0].logic_id = 1;
+    chips[1].logic_id = 0;
+    let inventory = inventory(chips);
+    let naming = name_devices(&inventory, PLAIN).unwrap();
+    let resource = &naming.resources[0];
+    assert_eq!(resource.resource_name(), "huawei.com/npu");
+    assert_eq!(resource.socket_name(), "npu.sock");
+    assert_eq!(ids(resource), ["npu-0", "npu-1"]);
+    let dynamic = NamingOptions {
+        dynamic_vnpu: true,
+        ..PLAIN
+    };
+    assert_eq!(
+        name_devices(&inventory, dynamic),
+        Err(NamingError::DynamicVnpuOn950)
+    );
+}

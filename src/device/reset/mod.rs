@@ -155,8 +155,8 @@ impl HotResetter {
             .map(|c| {
                 let address = Address {
                     logic: c.logic_id,
-                    card: c.card_id,
-                    device: u32::try_from(c.device_index).unwrap_or(0),
+                    card: c.dcmi_address().0,
+                    device: c.dcmi_address().1,
                     family: c.family,
                     duo: duo_node,
                 };

@@ -533,3 +533,26 @@ fn the_cfg_says_minus_two_for_super_pod_and_server_index_without_a_super_pod() {
     let report = node_report(&inv, &mock::snapshot(2, &[]), &BTreeSet::new(), &[], 5);
     assert_eq!((report.super_pod_id, report.server_index), (7, 3));
 }
+
+#[test]
+fn an_a5_node_reports_npu_keys_with_the_network_and_recovering_lists() {
+    let chips = (0..2).map(|phy| chip(phy, Family::Ascend950)).collect();
+    let report = node_report(
+        &inventory(chips),
+        &mock::snapshot(2, &[]),
+        &BTreeSet::new(),
+        &[],
+        5,
+    );
+    assert_eq!(report.resource_type, "npu");
+    assert!(report.family_is_910, "A5 runs in the 910 run mode");
+    let chips = (0..2).map(|phy| chip(phy, Family::Ascend310P)).collect();
+    let report = node_report(
+        &inventory(chips),
+        &mock::snapshot(2, &[]),
+        &BTreeSet::new(),
+        &[],
+        5,
+    );
+    assert!(!report.family_is_910);
+}

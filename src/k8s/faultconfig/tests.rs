@@ -20,7 +20,7 @@ fn cm(value: Option<&str>) -> ConfigMap {
 const GOOD: &str = r#"{"SeparateNPUCodes":["80E01801"],"NotHandleFaultCodes":["8C084E00"]}"#;
 
 fn level(table: &FaultTable, code: u32) -> FaultLevel {
-    table.level(FaultCode(code), None)
+    table.level(FaultCode::from(code), None)
 }
 
 #[test]

@@ -67,6 +67,7 @@ fn docker() -> Style {
         ascend_docker: true,
         present_nodes: BTreeSet::new(),
         cdi: false,
+        a5: None,
     }
 }
 
@@ -75,6 +76,7 @@ fn device_specs(present: &[&str]) -> Style {
         ascend_docker: false,
         present_nodes: present.iter().map(|s| s.to_string()).collect(),
         cdi: false,
+        a5: None,
     }
 }
 
@@ -262,5 +264,101 @@ fn control_nodes_are_found_under_the_injected_dev_root() {
     assert_eq!(
         present.into_iter().collect::<Vec<_>>(),
         ["davinci_manager", "hisi_hdc"]
+    );
+}
+
+fn a5_style(ascend_docker: bool, present: &[&str]) -> Style {
+    Style {
+        ascend_docker,
+        present_nodes: present.iter().map(|s| s.to_string()).collect(),
+        a5: Some(crate::device::a5::A5Style {
+            logic_of_phy: BTreeMap::from([(0, 1), (1, 0), (2, 3), (3, 2)]),
+            hccl_topo_file: Some("/usr/local/Ascend/driver/topo/950/atlas_850_1.json".into()),
+        }),
+        ..Style::default()
+    }
+}
+
+fn npu_backings(phys: &[u32]) -> Vec<Backing> {
+    phys.iter()
+        .map(|&phy_id| Backing::Chip { phy_id })
+        .collect()
+}
+
+#[test]
+fn an_a5_container_sees_logic_ids_and_the_hccl_topology_file_with_the_runtime() {
+    let grant = grant(
+        Family::Ascend950,
+        &npu_backings(&[0, 3]),
+        &a5_style(true, &[]),
+    );
+    assert_eq!(grant.envs["ASCEND_VISIBLE_DEVICES"], "1,2");
+    assert_eq!(
+        grant.envs["HCCL_TOPO_FILE_PATH"],
+        "/usr/local/Ascend/driver/topo/950/atlas_850_1.json"
+    );
+    assert_eq!(grant.envs["ASCEND_RUNTIME_OPTIONS"], "");
+    assert!(grant.devices.is_empty());
+}
+
+#[test]
+fn an_a5_device_spec_answer_names_davinci_by_logic_id_and_passes_the_ub_devices() {
+    let present = [
+        "davinci_manager",
+        "hisi_hdc",
+        "uburma/uburma0",
+        "ummu/ummu_tid",
+    ];
+    let grant = grant(
+        Family::Ascend950,
+        &npu_backings(&[2]),
+        &a5_style(false, &present),
+    );
+    let paths: Vec<&str> = grant.devices.iter().map(|d| d.host_path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/dev/davinci3",
+            "/dev/davinci_manager",
+            "/dev/hisi_hdc",
+            "/dev/uburma/uburma0",
+            "/dev/ummu/ummu_tid"
+        ]
+    );
+    assert!(
+        grant
+            .devices
+            .iter()
+            .all(|d| d.host_path == d.container_path)
+    );
+    assert_eq!(
+        grant.envs["HCCL_TOPO_FILE_PATH"],
+        "/usr/local/Ascend/driver/topo/950/atlas_850_1.json"
+    );
+}
+
+#[test]
+fn other_families_keep_phy_ids_and_get_no_hccl_file_even_with_an_a5_style() {
+    let grant = grant(
+        Family::Ascend910B,
+        &npu_backings(&[0, 3]),
+        &a5_style(true, &[]),
+    );
+    assert_eq!(grant.envs["ASCEND_VISIBLE_DEVICES"], "0,3");
+    assert!(!grant.envs.contains_key("HCCL_TOPO_FILE_PATH"));
+}
+
+#[test]
+fn ub_device_files_are_found_under_the_injected_dev_root_and_subdirectories_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("uburma/nested")).unwrap();
+    std::fs::create_dir_all(root.path().join("ummu")).unwrap();
+    std::fs::write(root.path().join("uburma/uburma0"), "").unwrap();
+    std::fs::write(root.path().join("ummu/ummu_tid"), "").unwrap();
+    std::fs::write(root.path().join("davinci_manager"), "").unwrap();
+    let nodes = present_nodes(root.path());
+    assert_eq!(
+        nodes.into_iter().collect::<Vec<_>>(),
+        ["davinci_manager", "uburma/uburma0", "ummu/ummu_tid"]
     );
 }

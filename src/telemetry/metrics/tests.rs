@@ -13,7 +13,7 @@ fn scrape(metrics: &Metrics) -> Exposition {
     exposition::parse(&metrics.encode()).unwrap()
 }
 
-fn chip(phy_id: u32, level: FaultLevel, codes: &[u32]) -> ChipState {
+fn chip(phy_id: u32, level: FaultLevel, codes: &[u64]) -> ChipState {
     ChipState {
         phy_id,
         healthy: level <= FaultLevel::SubHealth,
@@ -447,4 +447,24 @@ fn the_parser_rejects_samples_without_type_and_duplicate_series() {
     let escaped = "# HELP foo a gauge\n# TYPE foo gauge\nfoo{a=\"x\\\"y\\\\\"} 1\n";
     let parsed = exposition::parse(escaped).unwrap();
     assert_eq!(parsed.value("foo", &[("a", "x\"y\\")]), Some(1.0));
+}
+
+#[test]
+fn a_long_synthetic_code_is_labelled_with_its_nine_digits() {
+    let metrics = Metrics::new();
+    let resources = [ascend910(&[1])];
+    let hung = snapshot(
+        1,
+        vec![chip(
+            1,
+            FaultLevel::NotHandleFault,
+            &[0x2_0000_1002, 0x2000_1002],
+        )],
+    );
+    metrics.observe_snapshot(&hung, &resources);
+    let scraped = scrape(&metrics);
+    let code = |code| scraped.value(CODES, &[("chip", "Ascend910-1"), ("code", code)]);
+    assert_eq!(code("200001002"), Some(1.0));
+    assert_eq!(code("020001002"), Some(1.0));
+    assert_eq!(scraped.series(CODES).len(), 2);
 }

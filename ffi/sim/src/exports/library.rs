@@ -10,10 +10,11 @@ use crate::chaos::ChaosMode;
 use crate::runtime::{self, with_sim};
 
 /// (Re)initialises the library from `ASCEND_SIM_TOPOLOGY`, `ASCEND_SIM_STATE`
-/// and `ASCEND_SIM_CHAOS`; -8005 (with one line on stderr) for a bad topology.
+/// and `ASCEND_SIM_CHAOS`; -8005 (with one line on stderr) for a bad topology,
+/// -8255 (uninitialised) for a topology whose driver serves the v2 API.
 #[unsafe(no_mangle)]
 pub extern "C" fn dcmi_init() -> c_int {
-    call_without_hang(runtime::init)
+    call_without_hang(|| runtime::init_api(1))
 }
 
 /// The topology's `dcmi_version`, which is also the simulated driver version.

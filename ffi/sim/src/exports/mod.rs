@@ -14,6 +14,7 @@ mod ptr;
 mod reset;
 mod sensors;
 mod signatures;
+mod v2;
 mod vnpu;
 
 use std::ffi::{c_char, c_int};

@@ -157,6 +157,35 @@ impl Session {
     }
 
     pub fn with(config: Config<'_>) -> Session {
+        let session = Self::prepare(&config);
+        assert_eq!(
+            session.init(),
+            DCMI_OK,
+            "dcmi_init with {}",
+            config.topology
+        );
+        session
+    }
+
+    /// Configures the environment for a topology whose driver serves the v2
+    /// API (Ascend 950) and calls dcmiv2_init, expecting success.
+    pub fn start_v2(topology: &str) -> Session {
+        let session = Self::prepare(&Config {
+            topology,
+            with_state: true,
+            chaos: None,
+        });
+        assert_eq!(session.init_v2(), DCMI_OK, "dcmiv2_init with {topology}");
+        session
+    }
+
+    pub fn init_v2(&self) -> c_int {
+        // SAFETY: dcmiv2_init takes no arguments.
+        unsafe { dcmi!(FnV2Init, "dcmiv2_init")() }
+    }
+
+    /// Sets the environment up without initialising the library.
+    pub fn prepare(config: &Config<'_>) -> Session {
         let guard = SERIAL
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -169,18 +198,11 @@ impl Session {
         );
         set_env("ASCEND_SIM_CHAOS", config.chaos);
         clear_events();
-        let session = Session {
+        Session {
             _guard: guard,
             dir,
             state,
-        };
-        assert_eq!(
-            session.init(),
-            DCMI_OK,
-            "dcmi_init with {}",
-            config.topology
-        );
-        session
+        }
     }
 
     pub fn init(&self) -> c_int {
