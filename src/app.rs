@@ -151,7 +151,10 @@ pub fn board_for(config: &Config, inventory: &Inventory) -> Board {
 
 fn naming_options(config: &Config) -> NamingOptions {
     NamingOptions {
-        share_dev_count: config.share_dev_count,
+        share_dev_count: crate::device::modes::default_share_count(
+            &config.modes,
+            config.share_dev_count,
+        ),
         mixed_insert_310p: config.mixed_insert_310p,
         dynamic_vnpu: !config.preset_virtual_device,
     }
@@ -184,6 +187,7 @@ fn whole_cards(config: &Config, inventory: &Inventory) -> Vec<Vec<u32>> {
 pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
     let (dcmi, inventory) = open_and_discover(config).await?;
     let naming = name_devices(&inventory, naming_options(config))?;
+    let naming = crate::device::modes::apply_naming(naming, &inventory, &config.modes)?;
     let policy = health_policy(config, load_fault_table(config)?);
     let (mut monitor, _) = HealthMonitor::new(dcmi, &inventory, policy, config.list_watch_period);
     let snapshot = monitor.poll_once().await;
@@ -200,6 +204,9 @@ pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     for flag in &config.unimplemented {
         tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
+    }
+    for note in &config.modes.notes {
+        tracing::warn!(%note, "flag has no effect");
     }
     // Settle the API side before touching the node: a missing NODE_NAME or
     // an unusable kubeconfig stops the start with a clear error.
@@ -271,7 +278,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let inventory = discover_node(&config, &dcmi).await?;
+    crate::device::modes::single_die::apply(
+        &dcmi,
+        &inventory,
+        config.modes.single_die,
+        config.dcmi_timeout,
+    )
+    .await;
     let naming = name_devices(&inventory, naming_options(&config))?;
+    let naming = crate::device::modes::apply_naming(naming, &inventory, &config.modes)?;
+    let soft_share = crate::plugin::softshare::open(&config, &dcmi, &inventory).await?;
+    let public_names = crate::device::modes::load_public_names(&config.modes, config.volcano)?;
     for skipped in &naming.skipped {
         tracing::warn!(%skipped, "vNPU not advertised");
     }
@@ -334,6 +351,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 rules: Arc::clone(&rules),
                 reset_manual,
                 reset_records: reset_record_rx,
+                names: public_names.as_ref().map(|names| {
+                    Arc::new(crate::device::modes::custom_names::KubeletNames::new(
+                        names,
+                        &naming.resources,
+                    ))
+                }),
                 dcmi: dcmi.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -361,9 +384,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .filter_map(|c| c.numa_node.map(|n| (c.phy_id, n)))
             .collect::<BTreeMap<_, _>>(),
     };
+    let mut present_nodes = present_nodes(&config.paths.dev_root);
+    if config.modes.edge {
+        present_nodes.extend(crate::device::modes::edge::present_edge_nodes(
+            &config.paths.dev_root,
+        ));
+    }
     let style = Style {
         ascend_docker: config.use_ascend_docker,
-        present_nodes: present_nodes(&config.paths.dev_root),
+        present_nodes,
         cdi: config.cdi_devices,
     };
     let contexts: Vec<Arc<ServiceContext>> = naming
@@ -373,8 +402,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let volcano = volcano
                 .clone()
                 .filter(|_| crate::cluster::volcano::needs_volcano(&resource));
+            let public = public_names
+                .as_ref()
+                .and_then(|names| names.for_resource(&resource));
             tracing::info!(
-                resource = %resource.resource_name(),
+                resource = %public.as_ref().map_or_else(|| resource.resource_name(), |p| p.resource_name.clone()),
                 devices = resource.devices.len(),
                 "advertising"
             );
@@ -387,6 +419,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 epoch: Default::default(),
                 metrics: metrics.clone(),
                 volcano,
+                soft_share: soft_share.clone(),
+                public,
             })
         })
         .collect();
@@ -447,6 +481,8 @@ struct ClusterStart<'a> {
     rules: Arc<Customization>,
     reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
     reset_records: mpsc::Receiver<ResetRecord>,
+    /// Renamed resources, for reading kubelet's pod-resources back.
+    names: Option<Arc<crate::device::modes::custom_names::KubeletNames>>,
     dcmi: Dcmi,
     metrics: Metrics,
     stop: CancellationToken,
@@ -466,6 +502,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         rules,
         reset_manual,
         reset_records,
+        names,
         dcmi,
         metrics,
         stop,
@@ -490,6 +527,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         socket: config.paths.pod_resources_socket(),
         period: config.list_watch_period,
         poke: Arc::clone(&poke),
+        names,
     };
     tokio::spawn(poller.run(usage_tx, stop.clone()));
     let binding = if config.volcano {

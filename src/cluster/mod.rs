@@ -11,5 +11,6 @@ pub mod gojson;
 pub mod labels;
 pub mod npu_core;
 pub mod reset_info;
+pub mod softshare;
 pub mod upgrade_reason;
 pub mod volcano;

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod flags;
+pub mod modes;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use flags::{Command, Flags};
+pub use modes::{Modes, SoftShare};
 
 use crate::telemetry::logging::Level;
 
@@ -164,6 +166,8 @@ pub struct Config {
     pub accelerator_type: Option<String>,
     pub paths: Paths,
     pub kube: KubeSettings,
+    /// Soft share, single-die A3, edge, renamed devices.
+    pub modes: Modes,
     /// Flags accepted for compatibility whose feature is not implemented;
     /// each entry names the flag. Logged as warnings at start.
     pub unimplemented: Vec<String>,
@@ -218,7 +222,11 @@ impl Config {
                 format!("{scan_delay} is negative (must be >= 0)"),
             ));
         }
-        let log_file = checked_absolute("logFile", &flags.log_file)?;
+        let mut log_file = checked_absolute("logFile", &flags.log_file)?;
+        if flags.fd_flag {
+            // Edge mode logs to -edgeLogFile instead (recovery spec §4.8).
+            log_file = checked_absolute("edgeLogFile", &flags.edge_log_file)?;
+        }
         if !flags.preset_virtual_device && (!flags.volcano_type || share != 1) {
             return Err(reject(
                 "presetVirtualDevice",
@@ -237,21 +245,7 @@ impl Config {
                 "cannot be combined with -shareDevCount > 1",
             ));
         }
-        if !flags.soft_share_dev_config_dir.is_empty() {
-            checked_absolute("softShareDevConfigDir", &flags.soft_share_dev_config_dir)?;
-            if share != 100 || !flags.volcano_type {
-                return Err(reject(
-                    "softShareDevConfigDir",
-                    "needs -shareDevCount=100 and -volcanoType=true",
-                ));
-            }
-        }
-        if flags.fd_flag {
-            return Err(reject(
-                "fdFlag",
-                "edge (FusionDirector) mode is not supported by this plugin; remove the flag or run the Go plugin on edge nodes",
-            ));
-        }
+        let modes = modes::modes_from_flags(&flags)?;
         let healthz = if flags.enable_healthz {
             Some(parse_healthz_address(&flags.healthz_address)?)
         } else {
@@ -351,6 +345,7 @@ impl Config {
                 kubeconfig: flags.kubeconfig,
             },
             kube,
+            modes,
             unimplemented,
         })
     }
@@ -439,15 +434,6 @@ fn unimplemented_flags(flags: &Flags) -> Vec<String> {
     note(flags.deal_watch_handler, "dealWatchHandler");
     note(flags.enable_slow_node, "enableSlowNode");
     note(flags.third_party_scan_delay != 300, "thirdPartyScanDelay");
-    note(
-        !flags.soft_share_dev_config_dir.is_empty(),
-        "softShareDevConfigDir",
-    );
-    note(flags.use_single_die_mode, "useSingleDieMode");
-    note(
-        flags.edge_log_file != flags::DEFAULT_EDGE_LOG_FILE,
-        "edgeLogFile",
-    );
     out
 }
 
