@@ -273,3 +273,147 @@ async fn single_die_mode_does_not_touch_the_driver_off_a3() {
     assert_eq!(list.len(), 16);
     assert_eq!(recorded_policy(&node), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edge_mode_serves_310_as_davinci_mini_with_the_edge_nodes_and_logs_to_the_edge_file() {
+    let scratch = support::private_dir();
+    let dev = scratch.path().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    for name in ["davinci_manager", "svm0", "log_drv"] {
+        std::fs::write(dev.join(name), b"").unwrap();
+    }
+    let edge_log = scratch.path().join("alog/devicePlugin.log");
+    let dev_flag = format!("--dev-root={}", dev.display());
+    let log_flag = format!("-edgeLogFile={}", edge_log.display());
+    let mut node = Node::start(
+        "310-4",
+        &[
+            "-fdFlag=true",
+            &log_flag,
+            &dev_flag,
+            "-useAscendDocker=false",
+        ],
+        &[],
+    )
+    .await;
+    let registration = node.registration().await;
+    assert_eq!(registration.resource_name, "huawei.com/davinci-mini");
+    assert_eq!(registration.endpoint, "davinci-mini.sock");
+    let mut client = node.client(&registration.endpoint).await;
+    let mut watch = client.watch().await.unwrap();
+    let list = watch.next(support::node::patience()).await.unwrap();
+    let mut ids: Vec<&str> = list.iter().map(|d| d.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "davinci-mini-0",
+            "davinci-mini-1",
+            "davinci-mini-2",
+            "davinci-mini-3"
+        ]
+    );
+    let response = client
+        .allocate(vec![vec!["davinci-mini-2".to_owned()]])
+        .await
+        .unwrap();
+    let devices: Vec<&str> = response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| d.host_path.as_str())
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            "/dev/davinci2",
+            "/dev/davinci_manager",
+            "/dev/log_drv",
+            "/dev/svm0"
+        ]
+    );
+    let log = eventually("the edge log file", || {
+        std::fs::read_to_string(&edge_log)
+            .ok()
+            .filter(|text| text.contains("advertising"))
+    })
+    .await;
+    assert!(log.contains("davinci-mini"), "{log}");
+    assert!(
+        !node.log_file().exists(),
+        "-logFile is not used in edge mode"
+    );
+}
+
+fn write_names(dir: &Path, text: &str) -> PathBuf {
+    let file = dir.join("deviceNameCustomization.json");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renamed_devices_are_what_kubelet_sees_and_allocate_maps_them_back() {
+    let scratch = support::private_dir();
+    let file = write_names(
+        scratch.path(),
+        r#"[{"ResourceType":"Ascend910","DevicePublicType":"vendor.com/npu910","DevicePublicNamePre":"npu910-","PodConfigurationName":""}]"#,
+    );
+    let flag = format!("--device-name-customization-file={}", file.display());
+    let mut node = Node::start("910-8", &[&flag, "-useAscendDocker=false"], &[]).await;
+    let registration = node.registration().await;
+    assert_eq!(registration.resource_name, "vendor.com/npu910");
+    assert_eq!(
+        registration.endpoint, "Ascend910.sock",
+        "the socket keeps its name"
+    );
+    let mut client = node.client(&registration.endpoint).await;
+    let mut watch = client.watch().await.unwrap();
+    let list = watch.next(support::node::patience()).await.unwrap();
+    assert_eq!(list.len(), 8);
+    assert!(list.iter().all(|d| d.id.starts_with("npu910-")), "{list:?}");
+    let response = client
+        .allocate(vec![vec!["npu910-3".to_owned(), "npu910-5".to_owned()]])
+        .await
+        .unwrap();
+    let devices: Vec<&str> = response.container_responses[0]
+        .devices
+        .iter()
+        .map(|d| d.host_path.as_str())
+        .collect();
+    assert!(
+        devices.contains(&"/dev/davinci3") && devices.contains(&"/dev/davinci5"),
+        "{devices:?}"
+    );
+    let refused = client
+        .allocate(vec![vec!["Ascend910-3".to_owned()]])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Ascend910-3"), "{refused}");
+    let available: Vec<String> = (0..8).map(|i| format!("npu910-{i}")).collect();
+    let preferred = client.preferred(available, Vec::new(), 2).await.unwrap();
+    assert_eq!(preferred.len(), 2);
+    assert!(
+        preferred.iter().all(|id| id.starts_with("npu910-")),
+        "{preferred:?}"
+    );
+}
+
+#[test]
+fn a_bad_renaming_file_stops_the_start_naming_the_file_entry_and_field() {
+    let scratch = support::private_dir();
+    let file = write_names(
+        scratch.path(),
+        r#"[{"ResourceType":"Ascend910","DevicePublicType":"npu910","DevicePublicNamePre":"npu910-"}]"#,
+    );
+    let flag = format!("--device-name-customization-file={}", file.display());
+    let kubelet = format!("--kubelet-dir={}", scratch.path().join("kubelet").display());
+    let log = format!("-logFile={}", scratch.path().join("log/dp.log").display());
+    let output = support::run_plugin("910-8", &[], &[&flag, &kubelet, &log]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("deviceNameCustomization.json")
+            && stderr.contains("entry 0")
+            && stderr.contains("DevicePublicType"),
+        "{stderr}"
+    );
+}

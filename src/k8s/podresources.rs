@@ -227,4 +227,44 @@ mod tests {
         assert_eq!(allocated["Ascend910"]["Ascend910-0"], "ml/job-0");
         assert_eq!(allocated["Ascend910"].len(), 2);
     }
+
+    #[test]
+    fn renamed_resources_are_read_back_into_inner_types_and_ids() {
+        use crate::device::model::Family;
+        use crate::device::modes::custom_names::PublicNames;
+        use crate::device::naming::{AdvertisedDevice, Backing, Resource};
+        let file = br#"[{"ResourceType":"Ascend910","DevicePublicType":"vendor.com/npu910","DevicePublicNamePre":"npu910-"}]"#;
+        let names = PublicNames::parse(file, std::path::Path::new("names.json"))
+            .unwrap()
+            .unwrap();
+        let resource = Resource {
+            type_name: "Ascend910".into(),
+            family: Family::Ascend910B,
+            is_virtual: false,
+            devices: vec![AdvertisedDevice {
+                id: "Ascend910-3".into(),
+                backing: Backing::Chip { phy_id: 3 },
+            }],
+        };
+        let kubelet = KubeletNames::new(&names, &[resource]);
+        let response = pr::ListPodResourcesResponse {
+            pod_resources: vec![pr::PodResources {
+                name: "job-0".into(),
+                namespace: "ml".into(),
+                containers: vec![pr::ContainerResources {
+                    name: "a".into(),
+                    devices: vec![
+                        devices("vendor.com/npu910", &["npu910-3"]),
+                        devices("vendor.com/other", &["x-1"]),
+                    ],
+                    cpu_ids: vec![],
+                }],
+            }],
+        };
+        let pods = our_devices_named(&response, Some(&kubelet));
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].resource_type, "Ascend910");
+        assert_eq!(pods[0].ids, ["Ascend910-3"]);
+        assert!(our_devices(&response).is_empty(), "unrenamed: not ours");
+    }
 }

@@ -74,11 +74,24 @@ impl ServiceContext {
         }
     }
 
-    /// kubelet's ID as the resource knows it.
-    fn id_in(&self, id: &str) -> String {
-        self.public
-            .as_ref()
-            .map_or_else(|| id.to_owned(), |public| public.id_in(id))
+    /// kubelet's IDs as the resource knows them; an ID that does not carry
+    /// the public prefix of a renamed resource is refused, naming it.
+    fn ids_in(&self, ids: &[String]) -> Result<Vec<String>, AllocateError> {
+        let Some(public) = &self.public else {
+            return Ok(ids.to_vec());
+        };
+        ids.iter()
+            .map(|id| {
+                public.id_in(id).ok_or_else(|| AllocateError::Unknown {
+                    id: if id.len() > allocate::MAX_ID_LEN {
+                        allocate::truncate(id)
+                    } else {
+                        id.clone()
+                    },
+                    resource: public.resource_name.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The resource's ID as kubelet knows it.
@@ -601,14 +614,18 @@ impl DevicePlugin for PluginService {
         let snapshot = context.snapshots.borrow().clone();
         let mut container_responses = Vec::new();
         for container in &request.get_ref().container_requests {
-            let inner = |ids: &[String]| ids.iter().map(|id| context.id_in(id)).collect::<Vec<_>>();
+            let inner = |ids: &[String]| {
+                context
+                    .ids_in(ids)
+                    .map_err(|e| status(&ServiceError::from(e)))
+            };
             let ids = devices::preferred(
                 &context.resource,
                 context.board,
                 &snapshot,
                 &context.facts,
-                &inner(&container.available_device_i_ds),
-                &inner(&container.must_include_device_i_ds),
+                &inner(&container.available_device_i_ds)?,
+                &inner(&container.must_include_device_i_ds)?,
                 container.allocation_size,
             )
             .map_err(|e| status(&ServiceError::from(e)))?;
@@ -631,16 +648,15 @@ impl DevicePlugin for PluginService {
             .as_ref()
             .filter(|_| needs_volcano(&self.context.resource));
         let mut request = request.into_inner();
-        if self.context.public.is_some() {
-            for container in &mut request.container_requests {
-                for id in &mut container.devices_ids {
-                    *id = self.context.id_in(id);
-                }
-            }
-        }
-        let result = match volcano {
-            Some(binding) => self.allocate_volcano(binding, &request).await,
-            None => self.allocate_all(&request),
+        let renamed: Result<(), AllocateError> =
+            request.container_requests.iter_mut().try_for_each(|c| {
+                c.devices_ids = self.context.ids_in(&c.devices_ids)?;
+                Ok(())
+            });
+        let result = match (renamed, volcano) {
+            (Err(error), _) => Err(ServiceError::from(error)),
+            (Ok(()), Some(binding)) => self.allocate_volcano(binding, &request).await,
+            (Ok(()), None) => self.allocate_all(&request),
         };
         let outcome = match &result {
             Ok(_) => AllocateOutcome::Ok,

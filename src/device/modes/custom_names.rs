@@ -101,13 +101,12 @@ impl PublicResource {
         }
     }
 
-    /// The inner ID of kubelet's `id`; an ID without the public prefix is
-    /// left as it is (and then refused by validation, naming it).
-    pub fn id_in(&self, id: &str) -> String {
-        match id.strip_prefix(&self.public_prefix) {
-            Some(rest) => format!("{}{rest}", self.inner_prefix),
-            None => id.to_owned(),
-        }
+    /// The inner ID of kubelet's `id`; `None` for an ID without the public
+    /// prefix, which is none of ours (an inner ID included: kubelet never
+    /// saw one).
+    pub fn id_in(&self, id: &str) -> Option<String> {
+        id.strip_prefix(&self.public_prefix)
+            .map(|rest| format!("{}{rest}", self.inner_prefix))
     }
 }
 
@@ -357,7 +356,9 @@ impl KubeletNames {
         let (inner, public) = self.by_public.get(resource_name)?;
         Some((
             inner.clone(),
-            ids.iter().map(|id| public.id_in(id)).collect(),
+            ids.iter()
+                .map(|id| public.id_in(id).unwrap_or_else(|| id.clone()))
+                .collect(),
         ))
     }
 }
