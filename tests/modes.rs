@@ -417,3 +417,43 @@ fn a_bad_renaming_file_stops_the_start_naming_the_file_entry_and_field() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn soft_share_stops_the_start_when_its_config_folder_cannot_be_made() {
+    let (_api, scratch, kubeconfig) = start_api(Vec::new()).await;
+    let share = format!(
+        "-softShareDevConfigDir={}",
+        scratch.path().join("softshare").display()
+    );
+    let blocker = scratch.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let enpu = format!("--soft-share-enpu-dir={}", blocker.join("enpu").display());
+    let kubelet = format!("--kubelet-dir={}", scratch.path().join("kubelet").display());
+    let log = format!("-logFile={}", scratch.path().join("log/dp.log").display());
+    let output = support::run_plugin(
+        "910b-16",
+        &[("NODE_NAME", "node-a")],
+        &[
+            "-volcanoType=true",
+            "-shareDevCount=100",
+            &share,
+            &enpu,
+            &kubeconfig,
+            &kubelet,
+            &log,
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--soft-share-enpu-dir") && stderr.contains("not-a-dir"),
+        "{stderr}"
+    );
+    assert!(
+        !scratch
+            .path()
+            .join("kubelet/device-plugins/Ascend910.sock")
+            .exists(),
+        "nothing served"
+    );
+}

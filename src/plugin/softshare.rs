@@ -254,6 +254,15 @@ pub async fn open(
     let Some(settings) = &config.modes.soft_share else {
         return Ok(None);
     };
+    // Both folders exist before the first Allocate: a missing or read-only
+    // volume stops the start, instead of failing an Allocate after its pod
+    // was claimed.
+    for (flag, dir) in [
+        ("-softShareDevConfigDir", &settings.dir),
+        ("--soft-share-enpu-dir", &settings.enpu_dir),
+    ] {
+        make_dir(dir).map_err(|error| anyhow::anyhow!("{flag}: {error}"))?;
+    }
     let mut die_ids = BTreeMap::new();
     for chip in &inventory.chips {
         let (card, device) = (

@@ -10,13 +10,17 @@ use crate::device::naming::{AdvertisedDevice, Backing, Naming};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SoftShareNodeError {
     #[error(
-        "-softShareDevConfigDir: soft share needs 910B (Atlas 800I A2), 910A3 (Atlas 800I A3) or 950 chips, but this node has {family} chips"
+        "-softShareDevConfigDir: soft share needs 910B (Atlas 800I A2) or 910A3 (Atlas 800I A3) chips, but this node has {family} chips"
     )]
     Family { family: Family },
     #[error(
         "-softShareDevConfigDir on a 910A3 node needs -useSingleDieMode=true (each die is shared on its own)"
     )]
     NeedsSingleDie,
+    #[error(
+        "-softShareDevConfigDir: soft share on 950 chips needs their D-die id from the dcmiv2 API, which this build does not read yet"
+    )]
+    A5NotYet,
     #[error("-softShareDevConfigDir: the node has no chips to share")]
     NoChips,
     #[error("-softShareDevConfigDir: chip {id} is a vNPU; soft share shares whole chips")]
@@ -30,7 +34,8 @@ pub fn check_node(family: Option<Family>, single_die: bool) -> Result<(), SoftSh
     match family {
         None => Err(SoftShareNodeError::NoChips),
         Some(Family::Ascend910A3) if !single_die => Err(SoftShareNodeError::NeedsSingleDie),
-        Some(Family::Ascend910B | Family::Ascend910A3 | Family::Ascend950) => Ok(()),
+        Some(Family::Ascend950) => Err(SoftShareNodeError::A5NotYet),
+        Some(Family::Ascend910B | Family::Ascend910A3) => Ok(()),
         Some(family) => Err(SoftShareNodeError::Family { family }),
     }
 }
@@ -114,10 +119,13 @@ mod tests {
     }
 
     #[test]
-    fn only_910b_a3_in_single_die_mode_and_950_nodes_run_soft_share() {
+    fn only_910b_and_a3_in_single_die_mode_nodes_run_soft_share() {
         assert_eq!(check_node(Some(Family::Ascend910B), false), Ok(()));
         assert_eq!(check_node(Some(Family::Ascend910A3), true), Ok(()));
-        assert_eq!(check_node(Some(Family::Ascend950), false), Ok(()));
+        assert_eq!(
+            check_node(Some(Family::Ascend950), false),
+            Err(SoftShareNodeError::A5NotYet)
+        );
         assert_eq!(
             check_node(Some(Family::Ascend910A3), false),
             Err(SoftShareNodeError::NeedsSingleDie)
