@@ -8,13 +8,15 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use kubelet_standin::PluginClient;
+use kubelet_standin::proto::podresources as pr;
+use kubelet_standin::{PluginClient, PodResources};
 use serde_json::{Value, json};
 use support::apiserver::FakeApi;
 use support::node::{Node, eventually};
 
 const TOKEN: &str = "tok-modes-test";
 const PODS: &str = "/api/v1/namespaces/ml/pods";
+const CONFIGMAPS: &str = "/api/v1/namespaces/kube-system/configmaps";
 const AICORE: &str = "huawei.com/scheduler.softShareDev.aicoreQuota";
 const HBM: &str = "huawei.com/scheduler.softShareDev.hbmQuota";
 const POLICY: &str = "huawei.com/scheduler.softShareDev.policy";
@@ -127,6 +129,7 @@ async fn soft_share_advertises_each_chip_a_hundred_times_and_allocate_mounts_the
     let pods = vec![
         soft_share_pod("infer-0", "Ascend910-5", 50, 16384, "elastic", "100"),
         soft_share_pod("infer-1", "Ascend910-5", 30, 8192, "fixed-share", "200"),
+        soft_share_pod("infer-2", "Ascend910-5", 20, 4096, "best-effort", "300"),
     ];
     let mut node = start_soft_share("910b-16", &[], pods).await;
     let registration = node.node.registration().await;
@@ -208,11 +211,61 @@ async fn soft_share_advertises_each_chip_a_hundred_times_and_allocate_mounts_the
     assert_eq!(annotations["predicate-time"], "18446744073709551615");
 
     // A request no pod's quota explains is refused.
-    let refused = client.allocate(vec![ids(2, 0..20)]).await.unwrap_err();
+    let refused = client.allocate(vec![ids(2, 0..10)]).await.unwrap_err();
     assert!(
         refused.to_string().contains("no pod on node node-a"),
         "{refused}"
     );
+
+    // The device-info ConfigMap lists chip 5 as free until the quotas of
+    // the pods kubelet reports on it make a whole chip.
+    client.allocate(vec![ids(2, 0..20)]).await.unwrap();
+    let socket = node
+        .node
+        .dir
+        .path()
+        .join("kubelet/pod-resources/kubelet.sock");
+    let pod_resources = PodResources::start(&socket).await.unwrap();
+    let listing = |pods: &[(&str, Vec<String>)]| {
+        pods.iter()
+            .map(|(name, ids)| pr::PodResources {
+                name: (*name).into(),
+                namespace: "ml".into(),
+                containers: vec![pr::ContainerResources {
+                    name: "main".into(),
+                    devices: vec![pr::ContainerDevices {
+                        resource_name: "huawei.com/Ascend910".into(),
+                        device_ids: ids.clone(),
+                        topology: None,
+                    }],
+                    ..Default::default()
+                }],
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = [
+        ("infer-0", ids(0, 0..50)),
+        ("infer-1", ids(1, 0..30)),
+        ("infer-2", ids(2, 0..20)),
+    ];
+    pod_resources.set(listing(&all));
+    let free = |api: &FakeApi| -> Option<String> {
+        let cm = api.get(CONFIGMAPS, "mindx-dl-deviceinfo-node-a")?;
+        let cfg: Value = serde_json::from_str(cm["data"]["DeviceInfoCfg"].as_str()?).ok()?;
+        cfg["DeviceInfo"]["DeviceList"]["huawei.com/Ascend910"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let listed = |list: &str, chip: &str| list.split(',').any(|c| c == chip);
+    eventually("chip 5 full (50 + 30 + 20 %)", || {
+        free(&api).filter(|list| !listed(list, "Ascend910-5") && listed(list, "Ascend910-4"))
+    })
+    .await;
+    pod_resources.set(listing(&all[..2]));
+    eventually("chip 5 free again (80 %)", || {
+        free(&api).filter(|list| listed(list, "Ascend910-5"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,6 +12,7 @@ pub mod object;
 pub mod podresources;
 pub mod pods;
 pub mod reconcile;
+pub mod softshare;
 pub mod token;
 pub mod volcano;
 pub mod writeback;
