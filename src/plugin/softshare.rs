@@ -18,6 +18,9 @@ pub const SHM_DIR: &str = "/dev/shm";
 pub const VCANN_RT: &str = "/etc/enpu/vcann-rt/";
 /// The file the soft-share runtime reads.
 pub const CONFIG_FILE: &str = "npu_info.config";
+/// Marks a pod directory this plugin made (outside what the container
+/// sees): only such directories are ever removed.
+pub const OWNER_MARK: &str = ".ascend-device-plugin";
 /// Virtual NPU ids per chip: one per percent.
 pub const MAX_VID: u32 = 100;
 
@@ -137,6 +140,10 @@ impl SoftShareFiles {
             .join(pod_dir_name(namespace, pod))
             .join(format!("{}_{vid}", request.phy));
         make_dir(&config_dir)?;
+        let mark = config_dir.parent().map(|pod_dir| pod_dir.join(OWNER_MARK));
+        if let Some(mark) = mark {
+            std::fs::write(&mark, b"").map_err(io(&mark))?;
+        }
         write_file(&config_dir, &npu_info_config(request, vid, die))?;
         tracing::info!(
             aicore_quota = request.aicore,
@@ -202,8 +209,10 @@ impl SoftShareFiles {
     }
 }
 
-/// A pod directory we made: a real directory whose entries are all
-/// `<phy>_<vid>` directories.
+/// A pod directory we made: a real directory holding [`OWNER_MARK`] and
+/// otherwise only `<phy>_<vid>` directories. Directories another plugin
+/// made (the Go plugin's `<ns>.<job>`, whose pods may still run after a
+/// migration) have no mark and are left alone.
 fn is_ours(path: &Path) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
@@ -214,14 +223,20 @@ fn is_ours(path: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(path) else {
         return false;
     };
-    entries.flatten().all(|entry| {
+    let mut marked = false;
+    let only_configs = entries.flatten().all(|entry| {
         let name = entry.file_name();
+        if name == OWNER_MARK {
+            marked = true;
+            return entry.file_type().is_ok_and(|t| t.is_file());
+        }
         let named = name
             .to_str()
             .and_then(|n| n.split_once('_'))
             .is_some_and(|(p, v)| p.parse::<u32>().is_ok() && v.parse::<u32>().is_ok());
         named && entry.file_type().is_ok_and(|t| t.is_dir())
-    })
+    });
+    marked && only_configs
 }
 
 /// Writes `npu_info.config` (0644) through a temporary file and a rename.

@@ -116,18 +116,21 @@ fn the_config_of_a_pod_that_is_gone_is_removed_and_its_vid_reused() {
     files
         .prepare("team", "b", &request(3), |_, _| true)
         .unwrap();
-    // A directory that is not ours is never removed.
+    // Directories that are not ours are never removed: any other content,
+    // or the Go plugin's (no mark), whose pods may still run.
     let foreign = tmp.path().join("enpu/team.notes");
     std::fs::create_dir_all(&foreign).unwrap();
     std::fs::write(foreign.join("readme"), b"x").unwrap();
+    let upstream = tmp.path().join("enpu/team.job/3_7");
+    std::fs::create_dir_all(&upstream).unwrap();
+    std::fs::write(upstream.join(CONFIG_FILE), b"virtual-npu-id=7\n").unwrap();
     let mounts = files
-        .prepare("team", "c", &request(3), |_, pod| {
-            pod != "a" && pod != "notes"
-        })
+        .prepare("team", "c", &request(3), |_, pod| pod == "b" || pod == "c")
         .unwrap();
     assert!(!tmp.path().join("enpu/team.a").exists());
     assert!(tmp.path().join("enpu/team.b/3_1").exists());
     assert!(foreign.join("readme").exists());
+    assert!(upstream.join(CONFIG_FILE).exists());
     assert!(
         mounts[1].host_path.ends_with("enpu/team.c/3_0"),
         "{mounts:?}"
