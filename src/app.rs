@@ -156,7 +156,10 @@ pub fn board_for(config: &Config, inventory: &Inventory) -> Board {
 
 fn naming_options(config: &Config) -> NamingOptions {
     NamingOptions {
-        share_dev_count: config.share_dev_count,
+        share_dev_count: crate::device::modes::default_share_count(
+            &config.modes,
+            config.share_dev_count,
+        ),
         mixed_insert_310p: config.mixed_insert_310p,
         dynamic_vnpu: !config.preset_virtual_device,
     }
@@ -217,6 +220,7 @@ async fn read_a5_node(dcmi: &Dcmi, inventory: &Inventory) -> crate::device::a5::
 pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
     let (dcmi, inventory) = open_and_discover(config).await?;
     let naming = name_devices(&inventory, naming_options(config))?;
+    let naming = crate::device::modes::apply_naming(naming, &inventory, &config.modes)?;
     let policy = health_policy(config, load_fault_table(config)?);
     let (mut monitor, _) = HealthMonitor::new(dcmi, &inventory, policy, config.list_watch_period);
     let snapshot = monitor.poll_once().await;
@@ -231,11 +235,11 @@ pub async fn inspect(config: &Config, json: bool) -> anyhow::Result<()> {
 
 /// The daemon: serve kubelet until SIGTERM/SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    for flag in &config.unimplemented {
-        tracing::warn!(flag = %flag, "flag accepted for compatibility but not implemented; running as if it had its default");
-    }
     for flag in &config.inert {
         tracing::warn!(flag = %flag, "flag accepted for compatibility; it does nothing (upstream neither)");
+    }
+    for note in &config.modes.notes {
+        tracing::warn!(%note, "flag has no effect");
     }
     // Settle the API side before touching the node: a missing NODE_NAME or
     // an unusable kubeconfig stops the start with a clear error.
@@ -312,7 +316,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let inventory = discover_node(&config, &dcmi).await?;
+    crate::device::modes::single_die::apply(
+        &dcmi,
+        &inventory,
+        config.modes.single_die,
+        config.dcmi_timeout,
+    )
+    .await;
     let naming = name_devices(&inventory, naming_options(&config))?;
+    let naming = crate::device::modes::apply_naming(naming, &inventory, &config.modes)?;
+    let soft_share = crate::plugin::softshare::open(&config, &dcmi, &inventory).await?;
+    let public_names = crate::device::modes::load_public_names(&config.modes, config.volcano)?;
     for skipped in &naming.skipped {
         tracing::warn!(%skipped, "vNPU not advertised");
     }
@@ -375,6 +389,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 rules: Arc::clone(&rules),
                 reset_manual,
                 reset_records: reset_record_rx,
+                names: public_names.as_ref().map(|names| {
+                    Arc::new(crate::device::modes::custom_names::KubeletNames::new(
+                        names,
+                        &naming.resources,
+                    ))
+                }),
                 dcmi: dcmi.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
@@ -403,9 +423,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .filter_map(|c| c.numa_node.map(|n| (c.phy_id, n)))
             .collect::<BTreeMap<_, _>>(),
     };
+    let mut present_nodes = present_nodes(&config.paths.dev_root);
+    if config.modes.edge {
+        present_nodes.extend(crate::device::modes::edge::present_edge_nodes(
+            &config.paths.dev_root,
+        ));
+    }
     let style = Style {
         ascend_docker: config.use_ascend_docker,
-        present_nodes: present_nodes(&config.paths.dev_root),
+        present_nodes,
         cdi: config.cdi_devices,
         a5: crate::device::a5::style(&inventory, &a5_node),
     };
@@ -422,8 +448,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let volcano = volcano
                 .clone()
                 .filter(|_| crate::cluster::volcano::needs_volcano(&resource));
+            let public = public_names
+                .as_ref()
+                .and_then(|names| names.for_resource(&resource));
             tracing::info!(
-                resource = %resource.resource_name(),
+                resource = %public.as_ref().map_or_else(|| resource.resource_name(), |p| p.resource_name.clone()),
                 devices = resource.devices.len(),
                 "advertising"
             );
@@ -437,6 +466,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 metrics: metrics.clone(),
                 volcano,
                 extra_envs: extra_envs.clone(),
+                soft_share: soft_share.clone(),
+                public,
             })
         })
         .collect();
@@ -497,6 +528,8 @@ struct ClusterStart<'a> {
     rules: Arc<Customization>,
     reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
     reset_records: mpsc::Receiver<ResetRecord>,
+    /// Renamed resources, for reading kubelet's pod-resources back.
+    names: Option<Arc<crate::device::modes::custom_names::KubeletNames>>,
     dcmi: Dcmi,
     metrics: Metrics,
     stop: CancellationToken,
@@ -516,6 +549,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         rules,
         reset_manual,
         reset_records,
+        names,
         dcmi,
         metrics,
         stop,
@@ -540,6 +574,7 @@ async fn start_cluster(start: ClusterStart<'_>) -> Option<Arc<VolcanoBinding>> {
         socket: config.paths.pod_resources_socket(),
         period: config.list_watch_period,
         poke: Arc::clone(&poke),
+        names,
     };
     tokio::spawn(poller.run(usage_tx, stop.clone()));
     let binding = if config.volcano {

@@ -12,5 +12,6 @@ pub mod labels;
 pub mod npu_core;
 pub mod reset_info;
 pub mod slow_node;
+pub mod softshare;
 pub mod upgrade_reason;
 pub mod volcano;

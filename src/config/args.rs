@@ -45,6 +45,12 @@ pub const FLAGS: &[(&str, &str, Kind)] = &[
         Kind::Value,
     ),
     ("useSingleDieMode", "use-single-die-mode", Kind::Bool),
+    ("soft-share-enpu-dir", "soft-share-enpu-dir", Kind::Value),
+    (
+        "device-name-customization-file",
+        "device-name-customization-file",
+        Kind::Value,
+    ),
     ("version", "version", Kind::Bool),
     ("enable-healthz", "enable-healthz", Kind::Bool),
     ("healthz-address", "healthz-address", Kind::Value),

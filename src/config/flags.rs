@@ -91,7 +91,7 @@ pub struct Flags {
     /// 300V / 300V Pro / 300I Pro cards as separate resources.
     #[arg(long = "use310PMixedInsert", visible_alias = "use-310p-mixed-insert", value_parser = go_bool, action = ArgAction::Set, default_value = "false", global = true)]
     pub use_310p_mixed_insert: bool,
-    /// Edge (FusionDirector) mode: not supported.
+    /// Edge (FusionDirector) mode: log to -edgeLogFile, 310/310B named davinci-mini.
     #[arg(long = "fdFlag", visible_alias = "fd-flag", value_parser = go_bool, action = ArgAction::Set, default_value = "false", global = true)]
     pub fd_flag: bool,
     /// Edge log file (edge mode only).
@@ -123,6 +123,12 @@ pub struct Flags {
         global = true
     )]
     pub soft_share_dev_config_dir: String,
+    /// Driver folder holding each soft-share pod's npu_info.config (soft share only).
+    #[arg(long = "soft-share-enpu-dir", default_value = super::modes::DEFAULT_ENPU_DIR, global = true)]
+    pub soft_share_enpu_dir: String,
+    /// Device renaming file (deviceNameCustomization.json); absent: nothing renamed.
+    #[arg(long = "device-name-customization-file", default_value = super::modes::DEFAULT_DEVICE_NAMES_FILE, global = true)]
+    pub device_name_customization_file: String,
     /// A3 cards in single-die mode.
     #[arg(long = "useSingleDieMode", visible_alias = "use-single-die-mode", value_parser = go_bool, action = ArgAction::Set, default_value = "false", global = true)]
     pub use_single_die_mode: bool,

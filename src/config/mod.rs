@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod flags;
+pub mod modes;
 pub mod pods;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use flags::{Command, Flags};
+pub use modes::{Modes, SoftShare};
 pub use pods::{KubeletPodsSettings, PodSettings};
 
 use crate::telemetry::logging::Level;
@@ -168,9 +170,8 @@ pub struct Config {
     pub accelerator_type: Option<String>,
     pub paths: Paths,
     pub kube: KubeSettings,
-    /// Flags accepted for compatibility whose feature is not implemented;
-    /// each entry names the flag. Logged as warnings at start.
-    pub unimplemented: Vec<String>,
+    /// Soft share, single-die A3, edge, renamed devices.
+    pub modes: Modes,
     /// Flags set away from their default that do nothing, upstream or here
     /// (recovery spec §0, §4.5); each entry names the flag and says why.
     pub inert: Vec<String>,
@@ -229,7 +230,11 @@ impl Config {
                 format!("{scan_delay} is negative (must be >= 0)"),
             ));
         }
-        let log_file = checked_absolute("logFile", &flags.log_file)?;
+        let mut log_file = checked_absolute("logFile", &flags.log_file)?;
+        if flags.fd_flag {
+            // Edge mode logs to -edgeLogFile instead (recovery spec §4.8).
+            log_file = checked_absolute("edgeLogFile", &flags.edge_log_file)?;
+        }
         if !flags.preset_virtual_device && (!flags.volcano_type || share != 1) {
             return Err(reject(
                 "presetVirtualDevice",
@@ -248,21 +253,7 @@ impl Config {
                 "cannot be combined with -shareDevCount > 1",
             ));
         }
-        if !flags.soft_share_dev_config_dir.is_empty() {
-            checked_absolute("softShareDevConfigDir", &flags.soft_share_dev_config_dir)?;
-            if share != 100 || !flags.volcano_type {
-                return Err(reject(
-                    "softShareDevConfigDir",
-                    "needs -shareDevCount=100 and -volcanoType=true",
-                ));
-            }
-        }
-        if flags.fd_flag {
-            return Err(reject(
-                "fdFlag",
-                "edge (FusionDirector) mode is not supported by this plugin; remove the flag or run the Go plugin on edge nodes",
-            ));
-        }
+        let modes = modes::modes_from_flags(&flags)?;
         let healthz = if flags.enable_healthz {
             Some(parse_healthz_address(&flags.healthz_address)?)
         } else {
@@ -297,7 +288,6 @@ impl Config {
             Some(false) => false,
             _ => env.ascend_docker_runtime.as_deref() == Some("True"),
         };
-        let unimplemented = unimplemented_flags(&flags);
         let mut inert = inert_flags(&flags);
         inert.extend(pods::inert_pod_flags(
             &flags,
@@ -367,7 +357,7 @@ impl Config {
                 kubeconfig: flags.kubeconfig,
             },
             kube,
-            unimplemented,
+            modes,
             inert,
             pods,
         })
@@ -443,25 +433,6 @@ fn parse_healthz_address(value: &str) -> Result<SocketAddr, ConfigError> {
         ));
     }
     Ok(address)
-}
-
-fn unimplemented_flags(flags: &Flags) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut note = |set: bool, name: &str| {
-        if set {
-            out.push(name.to_string());
-        }
-    };
-    note(
-        !flags.soft_share_dev_config_dir.is_empty(),
-        "softShareDevConfigDir",
-    );
-    note(flags.use_single_die_mode, "useSingleDieMode");
-    note(
-        flags.edge_log_file != flags::DEFAULT_EDGE_LOG_FILE,
-        "edgeLogFile",
-    );
-    out
 }
 
 /// Flags upstream validates and never reads; they are accepted so command

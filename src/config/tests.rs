@@ -55,7 +55,6 @@ fn defaults_match_the_go_plugin() {
     assert!(config.inert.is_empty());
     assert_eq!(config.device_reset_timeout, Duration::from_secs(600));
     assert_eq!(config.healthz, None);
-    assert!(config.unimplemented.is_empty());
     assert_eq!(
         config.paths.device_plugin_dir(),
         PathBuf::from("/var/lib/kubelet/device-plugins")
@@ -147,7 +146,7 @@ fn out_of_range_values_are_rejected_naming_the_flag() {
             &["-enable-healthz", "-healthz-address=nonsense"],
             "healthz-address",
         ),
-        (&["-fdFlag=true"], "fdFlag"),
+        (&["-fdFlag=true", "-edgeLogFile=alog/x.log"], "edgeLogFile"),
         (&["--dcmi-lib=lib/libdcmi.so"], "dcmi-lib"),
         (&["--dcmi-timeout=0"], "dcmi-timeout"),
     ];
@@ -229,10 +228,10 @@ fn ascend_docker_mode_follows_the_runtime_env_unless_explicitly_disabled() {
 }
 
 #[test]
-fn accepted_but_unimplemented_flags_are_listed_for_a_warning() {
+fn slow_node_and_single_die_are_read_into_their_settings() {
     let config = parse(&["-hotReset=0", "-enableSlowNode", "-useSingleDieMode=true"]).unwrap();
-    assert_eq!(config.unimplemented, ["useSingleDieMode"]);
     assert!(config.pods.slow_node, "-enableSlowNode is implemented");
+    assert!(config.modes.single_die, "-useSingleDieMode is implemented");
 }
 
 #[test]
@@ -244,7 +243,6 @@ fn inert_flags_are_accepted_and_named_for_a_warning_only_when_set() {
     assert!(config.inert[0].starts_with("linkdownTimeout: "));
     assert!(config.inert[0].contains("FaultDuration"));
     assert!(config.inert[1].starts_with("thirdPartyScanDelay: "));
-    assert!(config.unimplemented.is_empty(), "inert, not unimplemented");
     // Still validated as upstream validates them.
     assert!(parse(&["-linkdownTimeout=31"]).is_err());
     assert!(parse(&["-thirdPartyScanDelay=-1"]).is_err());

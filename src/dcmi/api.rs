@@ -561,6 +561,31 @@ impl Api {
         Ok(brother)
     }
 
+    /// The chip's VDIE id (soft share names its shared-memory file by it):
+    /// five 32-bit words.
+    pub fn vdie_id(&self, card: i32, device: u32) -> Result<[u32; 5], DcmiError> {
+        let mut out = abi::DcmiDieId::default();
+        check(
+            "dcmi_get_device_die_v2",
+            self.sys.die_v2(card, int(device), abi::VDIE, &mut out)?,
+        )?;
+        Ok(out.soc_die)
+    }
+
+    /// 910A3: whether a die may go into a container alone (`true`:
+    /// independent policy) or only with its card's other die (union).
+    pub fn set_single_die(&self, single: bool) -> Result<(), DcmiError> {
+        let policy = if single {
+            abi::DCMI_MULTI_DIE_INDEP_POLICY
+        } else {
+            abi::DCMI_MULTI_DIE_UNION_POLICY
+        };
+        check(
+            "dcmi_set_multi_die_policy",
+            self.sys.set_multi_die_policy(policy)?,
+        )
+    }
+
     pub fn destroy_vnpu(&self, card: i32, device: u32, vdev_id: u32) -> Result<(), DcmiError> {
         check(
             "dcmi_set_destroy_vdevice",

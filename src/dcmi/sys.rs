@@ -131,6 +131,8 @@ table! {
         device_type: abi::FnGetDeviceType = "dcmi_get_device_type",
         device_info: abi::FnGetDeviceInfo = "dcmi_get_device_info",
         device_ip: abi::FnGetDeviceIp = "dcmi_get_device_ip",
+        die_v2: abi::FnGetDeviceDieV2 = "dcmi_get_device_die_v2",
+        set_multi_die_policy: abi::FnSetMultiDiePolicy = "dcmi_set_multi_die_policy",
         memory_info_v3: abi::FnGetDeviceMemoryInfoV3 = "dcmi_get_device_memory_info_v3",
         hbm_info: abi::FnGetDeviceHbmInfo = "dcmi_get_device_hbm_info",
         pcie_info_v2: abi::FnGetDevicePcieInfoV2 = "dcmi_get_device_pcie_info_v2",
@@ -572,6 +574,32 @@ impl Symbols {
         call_optional!(self.device_ip, "dcmi_get_device_ip", |f| unsafe {
             f(card, device, port, 0, ip, mask)
         })
+    }
+
+    pub fn die_v2(
+        &self,
+        card: c_int,
+        device: c_int,
+        die_type: abi::DcmiDieType,
+        out: &mut abi::DcmiDieId,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: `out` is a live `struct dcmi_die_id` (layout proven in
+        // ffi/abi/tests/layout.rs); the die type is passed by value.
+        call_optional!(self.die_v2, "dcmi_get_device_die_v2", |f| unsafe {
+            f(card, device, die_type, out)
+        })
+    }
+
+    pub fn set_multi_die_policy(
+        &self,
+        policy: abi::DcmiMultiDiePolicy,
+    ) -> Result<c_int, DcmiError> {
+        // SAFETY: the policy is a plain enum value passed by value.
+        call_optional!(
+            self.set_multi_die_policy,
+            "dcmi_set_multi_die_policy",
+            |f| unsafe { f(policy) }
+        )
     }
 
     pub fn memory_info_v3(

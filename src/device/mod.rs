@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod faults;
 pub mod health;
 pub mod model;
+pub mod modes;
 pub mod monitor;
 pub mod naming;
 pub mod reset;

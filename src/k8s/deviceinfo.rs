@@ -392,10 +392,11 @@ impl DeviceInfoWriter {
         if let Some((separated, _)) = &isolation {
             listed_names.extend(parse_manually_separate(separated));
         }
+        let not_free = super::softshare::not_free(&self.resources, &usage, &assignments, &used);
         let report = node_report(
             &self.inventory,
             &snapshot,
-            &used,
+            &not_free,
             &listed_names,
             unix_seconds(),
         );

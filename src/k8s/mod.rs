@@ -13,6 +13,7 @@ pub mod podresources;
 pub mod pods;
 pub mod reconcile;
 pub mod slow_node;
+pub mod softshare;
 pub mod token;
 pub mod volcano;
 pub mod writeback;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::device::modes::custom_names::KubeletNames;
 use crate::plugin::server::unix_channel;
 use crate::proto::podresources as pr;
 use crate::proto::podresources::pod_resources_lister_client::PodResourcesListerClient;
@@ -59,20 +60,33 @@ impl Usage {
 
 /// Our devices in a `List` answer.
 pub fn our_devices(response: &pr::ListPodResourcesResponse) -> Vec<PodDevices> {
+    our_devices_named(response, None)
+}
+
+/// [`our_devices`] where resources renamed by `deviceNameCustomization.json`
+/// are read back into their inner types and IDs.
+pub fn our_devices_named(
+    response: &pr::ListPodResourcesResponse,
+    names: Option<&KubeletNames>,
+) -> Vec<PodDevices> {
     let mut out: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
     for pod in &response.pod_resources {
         for container in &pod.containers {
             for devices in &container.devices {
-                let Some(resource_type) = devices.resource_name.strip_prefix(PREFIX) else {
-                    continue;
+                let renamed =
+                    names.and_then(|n| n.inner(&devices.resource_name, &devices.device_ids));
+                let (resource_type, ids) = match renamed {
+                    Some(inner) => inner,
+                    None => match devices.resource_name.strip_prefix(PREFIX) {
+                        Some(resource_type) => {
+                            (resource_type.to_owned(), devices.device_ids.clone())
+                        }
+                        None => continue,
+                    },
                 };
-                out.entry((
-                    pod.namespace.clone(),
-                    pod.name.clone(),
-                    resource_type.to_owned(),
-                ))
-                .or_default()
-                .extend(devices.device_ids.iter().cloned());
+                out.entry((pod.namespace.clone(), pod.name.clone(), resource_type))
+                    .or_default()
+                    .extend(ids);
             }
         }
     }
@@ -88,6 +102,15 @@ pub fn our_devices(response: &pr::ListPodResourcesResponse) -> Vec<PodDevices> {
 
 /// One `List` call.
 pub async fn list(socket: &std::path::Path, timeout: Duration) -> Result<Vec<PodDevices>, String> {
+    list_named(socket, timeout, None).await
+}
+
+/// One `List` call, renamed resources read back into inner names.
+pub async fn list_named(
+    socket: &std::path::Path,
+    timeout: Duration,
+    names: Option<&KubeletNames>,
+) -> Result<Vec<PodDevices>, String> {
     let channel = unix_channel(socket, timeout)
         .await
         .map_err(|e| e.to_string())?;
@@ -107,7 +130,7 @@ pub async fn list(socket: &std::path::Path, timeout: Duration) -> Result<Vec<Pod
                 status.message()
             )
         })?;
-    Ok(our_devices(response.get_ref()))
+    Ok(our_devices_named(response.get_ref(), names))
 }
 
 /// Polls `List` every `period` (and whenever `poke` is notified), publishing
@@ -118,13 +141,15 @@ pub struct UsagePoller {
     pub socket: PathBuf,
     pub period: Duration,
     pub poke: Arc<Notify>,
+    /// Renamed resources (`deviceNameCustomization.json`), if any.
+    pub names: Option<Arc<KubeletNames>>,
 }
 
 impl UsagePoller {
     pub async fn run(self, tx: watch::Sender<Arc<Usage>>, stop: CancellationToken) {
         let mut failing = false;
         loop {
-            match list(&self.socket, Duration::from_secs(5)).await {
+            match list_named(&self.socket, Duration::from_secs(5), self.names.as_deref()).await {
                 Ok(pods) => {
                     if std::mem::take(&mut failing) {
                         tracing::info!(socket = %self.socket.display(), "pod-resources API answering again");
@@ -201,5 +226,45 @@ mod tests {
         assert_eq!(allocated.keys().collect::<Vec<_>>(), ["Ascend910"]);
         assert_eq!(allocated["Ascend910"]["Ascend910-0"], "ml/job-0");
         assert_eq!(allocated["Ascend910"].len(), 2);
+    }
+
+    #[test]
+    fn renamed_resources_are_read_back_into_inner_types_and_ids() {
+        use crate::device::model::Family;
+        use crate::device::modes::custom_names::PublicNames;
+        use crate::device::naming::{AdvertisedDevice, Backing, Resource};
+        let file = br#"[{"ResourceType":"Ascend910","DevicePublicType":"vendor.com/npu910","DevicePublicNamePre":"npu910-"}]"#;
+        let names = PublicNames::parse(file, std::path::Path::new("names.json"))
+            .unwrap()
+            .unwrap();
+        let resource = Resource {
+            type_name: "Ascend910".into(),
+            family: Family::Ascend910B,
+            is_virtual: false,
+            devices: vec![AdvertisedDevice {
+                id: "Ascend910-3".into(),
+                backing: Backing::Chip { phy_id: 3 },
+            }],
+        };
+        let kubelet = KubeletNames::new(&names, &[resource]);
+        let response = pr::ListPodResourcesResponse {
+            pod_resources: vec![pr::PodResources {
+                name: "job-0".into(),
+                namespace: "ml".into(),
+                containers: vec![pr::ContainerResources {
+                    name: "a".into(),
+                    devices: vec![
+                        devices("vendor.com/npu910", &["npu910-3"]),
+                        devices("vendor.com/other", &["x-1"]),
+                    ],
+                    cpu_ids: vec![],
+                }],
+            }],
+        };
+        let pods = our_devices_named(&response, Some(&kubelet));
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].resource_type, "Ascend910");
+        assert_eq!(pods[0].ids, ["Ascend910-3"]);
+        assert!(our_devices(&response).is_empty(), "unrenamed: not ours");
     }
 }

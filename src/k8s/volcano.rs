@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::pods::{PodCache, View};
 use crate::cluster::npu_core::{NpuCoreRequest, choose_npu_core_pod};
+use crate::cluster::softshare::{SoftShareRequest, choose_soft_share_pod};
 use crate::cluster::volcano::{
     CONSUMED, MatchError, PREDICATE_TIME, RESOURCE_PREFIX, annotation, choose_pod, pod_key,
     validate_chips,
@@ -244,6 +245,26 @@ impl VolcanoMatcher {
             let choice =
                 choose_npu_core_pod(pods, &self.node, requested, chip_aicore, &known_template)?;
             log_skips(&choice.skipped);
+            Ok((PodRef::of(choice.pod), choice.value))
+        })
+        .await
+    }
+
+    /// Soft share: the pod whose AI-core quota is `requested` (the IDs
+    /// kubelet sent) and whose one chip is in `available` and `healthy`
+    /// (`cluster/softshare.rs`). Many pods share a chip, so no holder check.
+    pub async fn claim_soft_share(
+        &self,
+        resource_type: &str,
+        requested: usize,
+        available: &BTreeSet<u32>,
+        healthy: impl Fn(u32) -> bool,
+    ) -> Result<Claim<SoftShareRequest>, VolcanoError> {
+        self.claim(|view, used| {
+            let pods = unused(view, used);
+            let choice = choose_soft_share_pod(pods, &self.node, resource_type, requested)?;
+            log_skips(&choice.skipped);
+            validate_chips(&[choice.value.phy], available, &healthy)?;
             Ok((PodRef::of(choice.pod), choice.value))
         })
         .await

@@ -64,6 +64,16 @@ pub struct ContainerGrant {
     pub envs: BTreeMap<String, String>,
     pub devices: Vec<DeviceNode>,
     pub cdi_devices: Vec<String>,
+    /// Host files and directories for the container (soft share only).
+    pub mounts: Vec<MountPoint>,
+}
+
+/// A host path mounted into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPoint {
+    pub host_path: String,
+    pub container_path: String,
+    pub read_only: bool,
 }
 
 /// A device node for the runtime: host path -> container path, `rw`.
@@ -236,6 +246,12 @@ pub fn grant(family: Family, backings: &[Backing], style: &Style) -> ContainerGr
             .iter()
             .filter(|node| UB_DEVICE_DIRS.iter().any(|dir| is_under(node, dir)));
         for node in ub {
+            grant.devices.push(DeviceNode::same(format!("/dev/{node}")));
+        }
+    }
+    // Listed only in edge mode (device::modes::edge).
+    for node in crate::device::modes::edge::EDGE_NODES {
+        if style.present_nodes.contains(node) {
             grant.devices.push(DeviceNode::same(format!("/dev/{node}")));
         }
     }

@@ -116,8 +116,12 @@ pub enum PreferError {
     BadSize(i32),
     #[error("allocation_size {0} is more than {MAX_IDS_PER_REQUEST}")]
     TooLarge(i32),
-    #[error("{list} holds {count} device IDs (at most {MAX_IDS_PER_REQUEST})")]
-    TooMany { list: &'static str, count: usize },
+    #[error("{list} holds {count} device IDs (at most {max})")]
+    TooMany {
+        list: &'static str,
+        count: usize,
+        max: usize,
+    },
     #[error("device ID {0:?} is longer than {MAX_ID_LEN} characters")]
     TooLong(String),
     #[error("device ID {0:?} is not a device of this resource")]
@@ -143,14 +147,18 @@ pub fn preferred(
         Ok(s) if s > MAX_IDS_PER_REQUEST => return Err(PreferError::TooLarge(size)),
         Ok(s) => s,
     };
-    for (list, ids) in [
-        ("available_deviceIDs", available),
-        ("must_include_deviceIDs", must_include),
+    // kubelet offers every free ID: a soft-share node has 100 per chip,
+    // more than one request may ask for.
+    let offered = MAX_IDS_PER_REQUEST.max(resource.devices.len());
+    for (list, ids, max) in [
+        ("available_deviceIDs", available, offered),
+        ("must_include_deviceIDs", must_include, MAX_IDS_PER_REQUEST),
     ] {
-        if ids.len() > MAX_IDS_PER_REQUEST {
+        if ids.len() > max {
             return Err(PreferError::TooMany {
                 list,
                 count: ids.len(),
+                max,
             });
         }
         if let Some(long) = ids.iter().find(|id| id.len() > MAX_ID_LEN) {

@@ -78,7 +78,7 @@ enum Event {
 async fn register(kubelet: &Path, context: &ServiceContext) -> Result<(), ServeError> {
     context.next_epoch();
     let resource = &context.resource;
-    server::register(kubelet, &resource.resource_name(), &resource.socket_name()).await?;
+    server::register(kubelet, &context.registered_name(), &resource.socket_name()).await?;
     context.metrics.registration(resource);
     Ok(())
 }

@@ -7,3 +7,4 @@ pub mod devices;
 pub mod lifecycle;
 pub mod server;
 pub mod service;
+pub mod softshare;

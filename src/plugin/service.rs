@@ -14,9 +14,11 @@ use tonic::{Request, Response, Status};
 
 use super::allocate::{self, AllocateError, ContainerGrant, Style};
 use super::devices::{self, ChipFacts, PreferError};
+use super::softshare::{SoftShareError, SoftShareFiles};
 use crate::cluster::npu_core::NpuCoreRequest;
 use crate::cluster::volcano::needs_volcano;
 use crate::device::health::Snapshot;
+use crate::device::modes::custom_names::PublicResource;
 use crate::device::naming::{Backing, NPU_CORE, Resource, is_known_template};
 use crate::device::topology::Board;
 use crate::k8s::VolcanoBinding;
@@ -58,9 +60,50 @@ pub struct ServiceContext {
     pub volcano: Option<Arc<VolcanoBinding>>,
     /// Envs every container's answer gets (`-enableSlowNode`).
     pub extra_envs: watch::Receiver<Arc<std::collections::BTreeMap<String, String>>>,
+    /// Soft share: the files each Allocate creates and mounts.
+    pub soft_share: Option<Arc<SoftShareFiles>>,
+    /// The names kubelet sees when `deviceNameCustomization.json` renames
+    /// this resource; IDs are mapped at this edge only.
+    pub public: Option<PublicResource>,
 }
 
 impl ServiceContext {
+    /// The resource name registered with kubelet (public when renamed).
+    pub fn registered_name(&self) -> String {
+        match &self.public {
+            Some(public) => public.resource_name.clone(),
+            None => self.resource.resource_name(),
+        }
+    }
+
+    /// kubelet's IDs as the resource knows them; an ID that does not carry
+    /// the public prefix of a renamed resource is refused, naming it.
+    fn ids_in(&self, ids: &[String]) -> Result<Vec<String>, AllocateError> {
+        let Some(public) = &self.public else {
+            return Ok(ids.to_vec());
+        };
+        ids.iter()
+            .map(|id| {
+                public.id_in(id).ok_or_else(|| AllocateError::Unknown {
+                    id: if id.len() > allocate::MAX_ID_LEN {
+                        allocate::truncate(id)
+                    } else {
+                        id.clone()
+                    },
+                    resource: public.resource_name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The resource's ID as kubelet knows it.
+    fn id_out(&self, id: String) -> String {
+        match &self.public {
+            Some(public) => public.id_out(&id),
+            None => id,
+        }
+    }
+
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::SeqCst)
     }
@@ -105,6 +148,7 @@ fn status(error: &ServiceError) -> Status {
         ServiceError::Volcano(_) | ServiceError::Vnpu(_) => {
             Status::failed_precondition(error.to_string())
         }
+        ServiceError::SoftShare(_) => Status::internal(error.to_string()),
     }
 }
 
@@ -120,6 +164,8 @@ enum ServiceError {
     Volcano(#[from] VolcanoError),
     #[error("dynamic vNPU: {0}")]
     Vnpu(String),
+    #[error(transparent)]
+    SoftShare(#[from] SoftShareError),
 }
 
 /// Sends `StreamEnded` when kubelet's ListAndWatch stream goes away while
@@ -217,8 +263,15 @@ impl PluginService {
                 None => None,
             };
             let snapshot = context.snapshots.borrow().clone();
+            let mut mounts = Vec::new();
             let (backings, pod, vdev) = if resource.type_name == NPU_CORE {
                 self.claim_npu_core(binding, ids.len(), &snapshot).await?
+            } else if let Some(files) = &context.soft_share {
+                let (phy, pod, granted) = self
+                    .claim_soft_share(binding, files, ids.len(), &available, &snapshot)
+                    .await?;
+                mounts = granted;
+                (vec![Backing::Chip { phy_id: phy }], pod, None)
             } else {
                 // Who holds each chip now: an entry of the kubelet-ID map
                 // whose pod is live (in the watch cache, which drops pods
@@ -261,15 +314,59 @@ impl PluginService {
             };
             let phys = kubelet_order_phys(&backings, ids.len());
             self.remember(binding, ids, &phys, vdev, &pod);
-            container_responses.push(to_proto(allocate::grant(
-                resource.family,
-                &backings,
-                &context.style,
-            )));
+            let mut grant = allocate::grant(resource.family, &backings, &context.style);
+            grant.mounts = mounts;
+            container_responses.push(to_proto(grant));
         }
         Ok(pb::AllocateResponse {
             container_responses,
         })
+    }
+
+    /// Soft share: claim the pod whose AI-core quota is the number of IDs,
+    /// then create its files (sweeping those of pods that are gone, when
+    /// the watch is up to date) and answer its chip and mounts.
+    async fn claim_soft_share(
+        &self,
+        binding: &VolcanoBinding,
+        files: &Arc<SoftShareFiles>,
+        requested: usize,
+        available: &BTreeSet<u32>,
+        snapshot: &Snapshot,
+    ) -> Result<(u32, PodRef, Vec<allocate::MountPoint>), ServiceError> {
+        let type_name = &self.context.resource.type_name;
+        let Claim { pod, value } = binding
+            .matcher
+            .claim_soft_share(type_name, requested, available, |phy| {
+                snapshot.is_healthy(phy)
+            })
+            .await?;
+        let view = binding.matcher.cache().view();
+        let live: Option<BTreeSet<(String, String)>> = (view.synced && view.connected).then(|| {
+            view.pods
+                .iter()
+                .map(|p| {
+                    let meta = &p.metadata;
+                    (
+                        meta.namespace.clone().unwrap_or_default(),
+                        meta.name.clone().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        });
+        let (files, target) = (Arc::clone(files), pod.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            files.prepare(&target.namespace, &target.name, &value, |ns, name| {
+                live.as_ref()
+                    .is_none_or(|pods| pods.contains(&(ns.to_owned(), name.to_owned())))
+            })
+        })
+        .await
+        .map_err(|e| SoftShareError::Io {
+            path: std::path::PathBuf::from("(soft-share task)"),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        Ok((value.phy, pod, prepared))
     }
 
     /// Dynamic vNPU: create the vNPU the pod asked for (or use whole chips).
@@ -379,7 +476,8 @@ impl PluginService {
             kubelet_ids: ids.to_vec(),
             phys: match vdev {
                 Some(_) => phys.iter().take(1).copied().collect(),
-                None => phys.to_vec(),
+                // Soft share maps every ID to its one chip: written once.
+                None => distinct(phys),
             },
         };
         let writer = std::sync::Arc::clone(&binding.writer);
@@ -406,10 +504,27 @@ fn kubelet_order_phys(backings: &[Backing], count: usize) -> Vec<u32> {
         .collect()
 }
 
+/// `phys` without repeats, in first-seen order.
+fn distinct(phys: &[u32]) -> Vec<u32> {
+    let mut seen = BTreeSet::new();
+    phys.iter()
+        .copied()
+        .filter(|phy| seen.insert(*phy))
+        .collect()
+}
+
 fn to_proto(grant: ContainerGrant) -> pb::ContainerAllocateResponse {
     pb::ContainerAllocateResponse {
         envs: grant.envs.into_iter().collect(),
-        mounts: Vec::new(),
+        mounts: grant
+            .mounts
+            .into_iter()
+            .map(|mount| pb::Mount {
+                container_path: mount.container_path,
+                host_path: mount.host_path,
+                read_only: mount.read_only,
+            })
+            .collect(),
         devices: grant
             .devices
             .into_iter()
@@ -472,6 +587,13 @@ impl DevicePlugin for PluginService {
                     }
                     None => devices::device_list(&context.resource, &snapshot, &context.facts),
                 };
+                let list: Vec<pb::Device> = list
+                    .into_iter()
+                    .map(|device| pb::Device {
+                        id: context.id_out(device.id),
+                        ..device
+                    })
+                    .collect();
                 let changed = last.as_ref() != Some(&list);
                 if changed {
                     last = Some(list.clone());
@@ -494,17 +616,23 @@ impl DevicePlugin for PluginService {
         let snapshot = context.snapshots.borrow().clone();
         let mut container_responses = Vec::new();
         for container in &request.get_ref().container_requests {
+            let inner = |ids: &[String]| {
+                context
+                    .ids_in(ids)
+                    .map_err(|e| status(&ServiceError::from(e)))
+            };
             let ids = devices::preferred(
                 &context.resource,
                 context.board,
                 &snapshot,
                 &context.facts,
-                &container.available_device_i_ds,
-                &container.must_include_device_i_ds,
+                &inner(&container.available_device_i_ds)?,
+                &inner(&container.must_include_device_i_ds)?,
                 container.allocation_size,
             )
             .map_err(|e| status(&ServiceError::from(e)))?;
-            container_responses.push(pb::ContainerPreferredAllocationResponse { device_i_ds: ids });
+            let device_i_ds = ids.into_iter().map(|id| context.id_out(id)).collect();
+            container_responses.push(pb::ContainerPreferredAllocationResponse { device_i_ds });
         }
         Ok(Response::new(pb::PreferredAllocationResponse {
             container_responses,
@@ -521,15 +649,22 @@ impl DevicePlugin for PluginService {
             .volcano
             .as_ref()
             .filter(|_| needs_volcano(&self.context.resource));
-        let result = match volcano {
-            Some(binding) => self.allocate_volcano(binding, request.get_ref()).await,
-            None => self.allocate_all(request.get_ref()),
+        let mut request = request.into_inner();
+        let renamed: Result<(), AllocateError> =
+            request.container_requests.iter_mut().try_for_each(|c| {
+                c.devices_ids = self.context.ids_in(&c.devices_ids)?;
+                Ok(())
+            });
+        let result = match (renamed, volcano) {
+            (Err(error), _) => Err(ServiceError::from(error)),
+            (Ok(()), Some(binding)) => self.allocate_volcano(binding, &request).await,
+            (Ok(()), None) => self.allocate_all(&request),
         };
         let outcome = match &result {
             Ok(_) => AllocateOutcome::Ok,
             Err(ServiceError::Unhealthy { .. }) => AllocateOutcome::Unhealthy,
             Err(ServiceError::Volcano(_)) => AllocateOutcome::Volcano,
-            Err(ServiceError::Vnpu(_)) => AllocateOutcome::Other,
+            Err(ServiceError::Vnpu(_) | ServiceError::SoftShare(_)) => AllocateOutcome::Other,
             Err(_) => AllocateOutcome::InvalidArgument,
         };
         let context = &self.context;

@@ -184,6 +184,27 @@ impl Sim {
         notify_changed();
     }
 
+    /// The multi-die policy was set: kept, and recorded in the state file
+    /// so `ascend-sim` (and a test) sees what the plugin chose.
+    pub fn set_multi_die_policy(&mut self, policy: u32) {
+        self.multi_die_policy = policy;
+        let edit = |state: &mut FaultState| state.multi_die_policy = Some(policy);
+        match &self.state_path {
+            Some(path) => match FaultState::edit_locked(path, edit) {
+                Ok((state, bytes)) => {
+                    self.state = state;
+                    self.state_bytes = Some(bytes);
+                }
+                Err(error) => {
+                    eprintln!("dcmi-sim: cannot record the multi-die policy {policy}: {error}");
+                    edit(&mut self.state);
+                }
+            },
+            None => edit(&mut self.state),
+        }
+        notify_changed();
+    }
+
     /// `dcmi_get_device_boot_status` of chip `phy` now.
     pub fn boot_status(&self, phy: u32) -> u32 {
         let Some(since) = self.booting.get(&phy) else {

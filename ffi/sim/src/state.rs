@@ -100,6 +100,10 @@ pub struct FaultState {
     /// Resets the library carried out, per chip (written by the library).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub resets: BTreeMap<u32, u32>,
+    /// The multi-die policy last set through `dcmi_set_multi_die_policy`
+    /// (0 union, 1 independent; written by the library).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_die_policy: Option<u32>,
 }
 
 /// How `dcmi_set_device_reset` and the boot status behave.

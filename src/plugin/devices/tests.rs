@@ -244,14 +244,16 @@ fn a_hint_request_gets_the_limits_and_the_truncated_errors_of_allocate() {
         ask(&many, &[], 1),
         Err(PreferError::TooMany {
             list: "available_deviceIDs",
-            count: 801
+            count: 801,
+            max: 800
         })
     );
     assert_eq!(
         ask(&ids(&["Ascend910-0"]), &many, 1),
         Err(PreferError::TooMany {
             list: "must_include_deviceIDs",
-            count: 801
+            count: 801,
+            max: 800
         })
     );
     assert_eq!(
@@ -309,5 +311,46 @@ fn share_slots_are_packed_onto_the_fewest_chips_with_must_include_first() {
         fresh,
         ids(&["Ascend310P-1-0", "Ascend310P-1-1", "Ascend310P-1-2"]),
         "the chip with the most free slots first"
+    );
+}
+
+#[test]
+fn a_soft_share_node_may_offer_every_one_of_its_1600_ids() {
+    // 16 chips x 100 soft-share slots: kubelet offers all free IDs at once.
+    let resource = Resource {
+        type_name: "Ascend910".into(),
+        family: Family::Ascend910B,
+        is_virtual: false,
+        devices: (0..16)
+            .flat_map(|phy| (0..100).map(move |slot| (phy, slot)))
+            .map(|(phy, slot)| AdvertisedDevice {
+                id: format!("Ascend910-{phy}-{slot}"),
+                backing: Backing::Share { phy_id: phy, slot },
+            })
+            .collect(),
+    };
+    let all: Vec<String> = resource.devices.iter().map(|d| d.id.clone()).collect();
+    let ask = |available: &[String]| {
+        preferred(
+            &resource,
+            Board::Generic,
+            &snapshot(16, &[]),
+            &ChipFacts::default(),
+            available,
+            &[],
+            40,
+        )
+    };
+    let answer = ask(&all).unwrap();
+    assert_eq!(answer.len(), 40);
+    let mut twice = all.clone();
+    twice.push(all[0].clone());
+    assert_eq!(
+        ask(&twice),
+        Err(PreferError::TooMany {
+            list: "available_deviceIDs",
+            count: 1601,
+            max: 1600
+        })
     );
 }

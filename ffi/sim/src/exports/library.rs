@@ -55,7 +55,7 @@ pub extern "C" fn dcmi_set_multi_die_policy(policy: DcmiMultiDiePolicy) -> c_int
             return Err(DCMI_ERR_CODE_INVALID_PARAMETER);
         }
         with_sim(|sim| {
-            sim.multi_die_policy = policy;
+            sim.set_multi_die_policy(policy);
             Ok(())
         })
     })
