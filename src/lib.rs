@@ -12,6 +12,7 @@ pub mod dcmi;
 pub mod device;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 pub mod inspect;
 pub mod k8s;
 pub mod plugin;
