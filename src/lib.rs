@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod dcmi;
 pub mod device;
+pub mod dra;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;

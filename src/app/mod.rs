@@ -1,9 +1,11 @@
 //! Wiring: building the pieces from a [`Config`] and running them, one
-//! module per mode (`plugin.rs`: the device-plugin daemon) over shared
+//! module per mode (`plugin.rs`: the device-plugin daemon; `dra.rs`: the DRA
+//! driver) over shared
 //! start-up stages (`stages.rs`, `cluster.rs`), plus `inspect`. `main.rs`
 //! only parses and calls in.
 
 mod cluster;
+mod dra;
 mod plugin;
 mod signals;
 mod stages;
@@ -28,6 +30,7 @@ use crate::device::naming::{NamingOptions, name_devices};
 use crate::device::topology::Board;
 use crate::telemetry::metrics::Metrics;
 
+pub use dra::run_dra;
 pub use plugin::run;
 
 /// Opens the driver library and discovers the node.
