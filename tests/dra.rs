@@ -579,3 +579,30 @@ async fn a_new_boot_discards_the_checkpoint_and_its_cdi_files() {
     node.plugin().await;
     assert!(node.cdi_spec("uid-old").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chip_an_operator_separates_in_the_device_info_configmap_is_tainted() {
+    const CONFIGMAPS: &str = "/api/v1/namespaces/kube-system/configmaps";
+    let node = DraNode::start("910-8").await;
+    node.published().await;
+    let mut cm = eventually("the device-info ConfigMap", || {
+        node.api.get(CONFIGMAPS, "mindx-dl-deviceinfo-node-a")
+    })
+    .await;
+    cm["data"]["ManuallySeparateNPU"] = json!("Ascend910-5");
+    node.api.put(CONFIGMAPS, cm);
+    let taints = eventually("npu-5 tainted", || {
+        let slice = node.slices().into_iter().next()?;
+        let taints = slice["spec"]["devices"][5]["taints"].clone();
+        taints.is_array().then_some(taints)
+    })
+    .await;
+    assert_eq!(taints[0]["key"], "npu.huawei.com/unhealthy");
+    assert_eq!(taints[0]["value"], "ManuallySeparateNPU");
+    let others = node.slices()[0]["spec"]["devices"].clone();
+    for (i, device) in others.as_array().unwrap().iter().enumerate() {
+        if i != 5 {
+            assert!(device["taints"].is_null(), "npu-{i} is not separated");
+        }
+    }
+}
