@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use flags::{Command, Flags};
+pub use flags::{Command, DraFlags, Flags};
 pub use modes::{Modes, SoftShare};
 pub use pods::{KubeletPodsSettings, PodSettings};
 

@@ -9,7 +9,7 @@ use dcmi_abi as abi;
 use super::api::{Api, ChipInfo};
 use super::error::{DcmiError, check};
 use super::text::{c_chars_as_bytes, c_text, chip_id, count};
-use crate::device::model::PciAddress;
+use crate::dcmi::PciAddress;
 
 /// Chips a v2 node may have (logic ids are 0..=255).
 const MAX_V2_CHIPS: usize = 256;

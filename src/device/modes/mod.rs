@@ -4,12 +4,13 @@
 
 pub mod custom_names;
 pub mod edge;
+pub mod settings;
 pub mod single_die;
 pub mod soft_share;
 
-use crate::config::Modes;
 use crate::device::model::Inventory;
 use crate::device::naming::Naming;
+use settings::Modes;
 
 /// A mode's rule refused this node, or its naming could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +103,7 @@ mod tests {
     fn soft_share_names_whole_chips_first() {
         let mut soft = modes(std::path::Path::new("/x"));
         assert_eq!(default_share_count(&soft, 100), 100);
-        soft.soft_share = Some(crate::config::SoftShare {
+        soft.soft_share = Some(settings::SoftShare {
             dir: "/a/b".into(),
             enpu_dir: "/etc/enpu".into(),
         });

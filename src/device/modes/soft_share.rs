@@ -2,7 +2,7 @@
 //! (`huawei.com/Ascend910`), each chip advertised 100 times as
 //! `<Type>-<phy>-<i>`, i = 0..99, and which nodes may run it.
 
-use crate::config::modes::SOFT_SHARE_SLOTS;
+use super::settings::SOFT_SHARE_SLOTS;
 use crate::device::model::Family;
 use crate::device::naming::{AdvertisedDevice, Backing, Naming};
 
