@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::signals::{Signals, handle_signals};
 use super::stages::{
-    NodeCore, beat_during_startup, connect_api, serve_telemetry, start_cluster_side, start_core,
-    start_reset, warn_inert_flags,
+    ClusterFeeds, NodeCore, beat_during_startup, connect_api, serve_telemetry, start_cluster_side,
+    start_core, start_reset, warn_inert_flags,
 };
 use super::{board_for, observe_snapshots, open_dcmi, read_a5_node};
 use crate::config::Config;
@@ -57,8 +57,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &config,
         client.as_ref(),
         &core,
-        (reset.manual, reset.records),
-        kubelet_names,
+        ClusterFeeds {
+            reset_manual: reset.manual,
+            reset_records: reset.records,
+            names: kubelet_names,
+        },
         &dcmi,
         &metrics,
         &stop,

@@ -223,23 +223,32 @@ pub(super) async fn start_reset(
     }
 }
 
+/// What the cluster side takes from hot reset and from the face.
+pub(super) struct ClusterFeeds {
+    pub reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
+    pub reset_records: mpsc::Receiver<ResetRecord>,
+    /// Renamed resources (`deviceNameCustomization.json`), for reading
+    /// kubelet's pod-resources back.
+    pub names: Option<Arc<KubeletNames>>,
+}
+
 /// The cluster side, when the API is configured, after the
 /// `--api-start-jitter` delay. In Volcano mode returns what the services use.
 pub(super) async fn start_cluster_side(
     config: &Config,
     client: Option<&(kube::Client, String)>,
     core: &NodeCore,
-    reset: (
-        watch::Receiver<Arc<Vec<ManualResetDev>>>,
-        mpsc::Receiver<ResetRecord>,
-    ),
-    names: Option<Arc<KubeletNames>>,
+    feeds: ClusterFeeds,
     dcmi: &Dcmi,
     metrics: &Metrics,
     stop: &CancellationToken,
 ) -> Option<Arc<VolcanoBinding>> {
     let (client, node) = client?;
-    let (reset_manual, reset_records) = reset;
+    let ClusterFeeds {
+        reset_manual,
+        reset_records,
+        names,
+    } = feeds;
     let delay = crate::k8s::start_delay(config.api_start_jitter, crate::k8s::random_draw());
     if !delay.is_zero() {
         tracing::info!(
