@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -182,4 +183,11 @@ func StartScheduler(t testing.TB, cp *ControlPlane) *Proc {
 	}
 	return Start(t, "kube-scheduler", filepath.Join(cp.dir, "scheduler.log"), nil,
 		b.Scheduler, "--kubeconfig="+cp.AdminConfig, "--leader-elect=false", "--secure-port=0", "-v=2")
+}
+
+// KillDRAPlugin kills the plugin with SIGKILL (a crash: it removes
+// nothing) and waits for it; the node stops watching it.
+func (n *DRANode) KillDRAPlugin(p *Plugin) {
+	p.Proc.Kill()
+	n.plugins = slices.DeleteFunc(n.plugins, func(q *Proc) bool { return q == p.Proc })
 }
