@@ -113,6 +113,7 @@ limit_for() {
         TestAPIServer*) echo 360 ;;
         TestClusterVolcanoNode*) echo 360 ;;
         TestClusterPluginRidesOut*) echo 300 ;;
+        TestDRANodeWithTheShippedOverlay) echo 480 ;;
         *) echo 300 ;;
     esac
 }
