@@ -77,6 +77,14 @@ func TestDRAHarnessKubeletWipesSlicesAndTheSchedulerAllocatesRings(t *testing.T)
 	if _, err := c.admin.ResourceV1().ResourceSlices().Create(ctx, ringSlice(node), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Every family class selects by deviceType and type: while all eight
+	// chips are free, a class of another family finds none of them.
+	c.createClaim(ctx, t, "other-family", []claimRequest{{name: "npu", class: "ascend310p.npu.huawei.com", count: 1}}, nil)
+	other := c.createClaimPod(ctx, t, "other-family", "other-family")
+	c.waitUnschedulable(ctx, t, other, time.Minute)
+	if err := c.admin.CoreV1().Pods(draNamespace).Delete(ctx, other.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	reqs, cons := ringClaim()
 	var rings []string
 	for i := range 2 {
@@ -95,12 +103,6 @@ func TestDRAHarnessKubeletWipesSlicesAndTheSchedulerAllocatesRings(t *testing.T)
 	c.createClaim(ctx, t, "ring-2", reqs, cons)
 	third := c.createClaimPod(ctx, t, "ring-2", "ring-2")
 	t.Logf("third ring claim: %s", c.waitUnschedulable(ctx, t, third, time.Minute))
-
-	// Every family class selects by deviceType and type; a class for
-	// another family finds nothing on this node.
-	c.createClaim(ctx, t, "other-family", []claimRequest{{name: "npu", class: "ascend310p.npu.huawei.com", count: 1}}, nil)
-	other := c.createClaimPod(ctx, t, "other-family", "other-family")
-	c.waitUnschedulable(ctx, t, other, time.Minute)
 
 	// No driver registered: kubelet refuses to start the pod.
 	_, err = n.Manager.Prepare(ctx, draNamespace, "ring-0")
