@@ -9,6 +9,7 @@ package e2e
 // stops the scenario.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,7 +49,8 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 	p := n.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "910-8", Kubeconfig: kubeconfig})
 	n.WaitRegistered(t, 30*time.Second)
 	all := c.waitSlices(ctx, t, node, time.Minute, "the node's 8 chips", func(d map[string]resourcev1.Device) bool { return len(d) == 8 })
-	t.Logf("REPORT dra start to slices published: %v (plugin start to a complete pool of 8 chips)", time.Since(started).Round(time.Millisecond))
+	published := time.Now()
+	t.Logf("REPORT dra start to slices published: %v (plugin start to a complete pool of 8 chips)", published.Sub(started).Round(time.Millisecond))
 
 	step := func(name string, f func(t *testing.T)) {
 		if !t.Run(name, f) {
@@ -112,6 +114,34 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 		if len(all) != 8 {
 			t.Errorf("%d devices published, the simulated node has 8 chips: %v", len(all), deviceNames(all))
 		}
+		for phy, want := range pciBusIDs(t, "910-8") {
+			name := fmt.Sprintf("npu-%d", phy)
+			if got, ok := stringAttr(all[name], "resource.kubernetes.io/pciBusID"); !ok || got != want {
+				t.Errorf("%s: resource.kubernetes.io/pciBusID = %q (present %v), want %q", name, got, ok, want)
+			}
+		}
+	})
+
+	step("the start stays within the request budget", func(t *testing.T) {
+		// docs/dra.md: GET its Node, LIST and WATCH its slices, CREATE
+		// one slice (8 devices fit one).
+		events, err := rbacaudit.ReadLog(c.cp.AuditLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int64{}
+		for _, e := range requestsBy(events, tok.CredentialID) {
+			if !e.RequestReceivedTimestamp.After(published) {
+				counts[e.Verb+" "+e.ObjectRef.Resource]++
+			}
+		}
+		budget := map[string]int64{"get nodes": 1, "list resourceslices": 1, "watch resourceslices": 1, "create resourceslices": 1}
+		for what, n := range counts {
+			if n > budget[what] {
+				t.Errorf("the start made %d %s requests, the budget allows %d", n, what, budget[what])
+			}
+		}
+		t.Logf("REPORT dra start requests: %s", soak.Verbs(counts))
 	})
 
 	step("a ring claim is allocated on one HCCS ring and prepared to exactly its chips", func(t *testing.T) {
@@ -452,4 +482,43 @@ func rssOf(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// pciBusIDs are the chips' PCI addresses in a simulator topology, in the
+// standard attribute's form DDDD:BB:DD.F, by physical ID.
+func pciBusIDs(t *testing.T, name string) map[int]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "ffi", "topologies", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topo struct {
+		Cards []struct {
+			Chips []struct {
+				PhyID int `json:"phy_id"`
+				PCIe  struct {
+					Domain                int
+					Bus, Device, Function string
+				} `json:"pcie"`
+			} `json:"chips"`
+		} `json:"cards"`
+	}
+	if err := json.Unmarshal(data, &topo); err != nil {
+		t.Fatal(err)
+	}
+	hex := func(s string) int64 {
+		v, err := strconv.ParseInt(strings.TrimPrefix(s, "0x"), 16, 64)
+		if err != nil {
+			t.Fatalf("%s: %q is not a hex number", name, s)
+		}
+		return v
+	}
+	out := map[int]string{}
+	for _, card := range topo.Cards {
+		for _, chip := range card.Chips {
+			p := chip.PCIe
+			out[chip.PhyID] = fmt.Sprintf("%04x:%02x:%02x.%x", p.Domain, hex(p.Bus), hex(p.Device), hex(p.Function))
+		}
+	}
+	return out
 }
