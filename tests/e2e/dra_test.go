@@ -289,6 +289,34 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 		}
 	})
 
+	step("a stale slice in the node's pool is deleted", func(t *testing.T) {
+		// As a previous instance could leave one behind: same driver,
+		// node and pool, an older generation, a device that does not exist.
+		stale := &resourcev1.ResourceSlice{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: node + "-stale-"},
+			Spec: resourcev1.ResourceSliceSpec{
+				Driver: testbed.DRADriver, NodeName: ptr.To(node),
+				Pool:    resourcev1.ResourcePool{Name: node, Generation: 0, ResourceSliceCount: 1},
+				Devices: []resourcev1.Device{{Name: "npu-99"}},
+			},
+		}
+		created, err := c.admin.ResourceV1().ResourceSlices().Create(ctx, stale, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := c.admin.ResourceV1().ResourceSlices().Get(ctx, created.Name, metav1.GetOptions{}); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stale slice %s of the node's pool is still there after 30 s", created.Name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.waitSlices(ctx, t, node, 10*time.Second, "the 8 chips", func(d map[string]resourcev1.Device) bool { return len(d) == 8 })
+	})
+
 	step("prepare latency (benchmark)", func(t *testing.T) {
 		// Prepare and unprepare one 1-chip claim through kubelet's DRA
 		// manager: its claim GET, the gRPC call, the driver's CDI write.
@@ -340,14 +368,14 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 	})
 
 	step("a partitioned chip is never given whole and sliced at once", func(t *testing.T) {
-		// A 310P node with vNPU templates: a whole chip and its slices
+		// A 310P node (no static vNPU) with vNPU templates: a whole chip and its slices
 		// consume one counter set, so one claim may take the chip or
 		// slices of it, never both.
 		const node310p = "dra-310p"
 		c.createSchedulableNode(ctx, t, node310p)
 		m := testbed.StartDRANode(t, c.cp, node310p)
 		kc, _ := testbed.BoundKubeconfig(ctx, t, c.cp, node310p, m.Dir)
-		m.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "310p-duo-vnpu", Kubeconfig: kc})
+		m.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "310p-mixed", Kubeconfig: kc})
 		m.WaitRegistered(t, 30*time.Second)
 		devices := c.waitSlices(ctx, t, node310p, time.Minute, "chips and their partitions", func(d map[string]resourcev1.Device) bool {
 			return slices.ContainsFunc(deviceNames(d), func(n string) bool { return isPartition(d[n]) })
