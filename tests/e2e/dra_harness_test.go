@@ -15,6 +15,7 @@ import (
 
 	resourcev1 "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -103,6 +104,43 @@ func TestDRAHarnessKubeletWipesSlicesAndTheSchedulerAllocatesRings(t *testing.T)
 	c.createClaim(ctx, t, "ring-2", reqs, cons)
 	third := c.createClaimPod(ctx, t, "ring-2", "ring-2")
 	t.Logf("third ring claim: %s", c.waitUnschedulable(ctx, t, third, time.Minute))
+
+	// The API server keeps device taints and shared counters (gates
+	// DRADeviceTaints and DRAPartitionableDevices, on by default in 1.37):
+	// a disabled gate would drop the fields silently.
+	const gates = "dra-harness-gates"
+	counters := &resourcev1.ResourceSlice{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: gates + "-"},
+		Spec: resourcev1.ResourceSliceSpec{
+			Driver: testbed.DRADriver, NodeName: ptr.To(gates),
+			Pool: resourcev1.ResourcePool{Name: gates, Generation: 1, ResourceSliceCount: 2},
+			SharedCounters: []resourcev1.CounterSet{{Name: "npu-0-counters", Counters: map[string]resourcev1.Counter{
+				"aicore": {Value: resource.MustParse("8")}}}},
+		},
+	}
+	devices := ringSlice(gates)
+	devices.Spec.Pool.ResourceSliceCount = 2
+	devices.Spec.Devices = devices.Spec.Devices[:1]
+	devices.Spec.Devices[0].Taints = []resourcev1.DeviceTaint{{Key: "npu.huawei.com/unhealthy", Value: "L2", Effect: resourcev1.DeviceTaintEffectNoSchedule}}
+	devices.Spec.Devices[0].ConsumesCounters = []resourcev1.DeviceCounterConsumption{{CounterSet: "npu-0-counters", Counters: map[string]resourcev1.Counter{
+		"aicore": {Value: resource.MustParse("2")}}}}
+	for _, slice := range []*resourcev1.ResourceSlice{counters, devices} {
+		if _, err := c.admin.ResourceV1().ResourceSlices().Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("the admin publishing a slice with shared counters or taints: %v", err)
+		}
+	}
+	kept := c.nodeSlices(ctx, t, gates)
+	var taints, consumes, sets int
+	for _, s := range kept {
+		sets += len(s.Spec.SharedCounters)
+		for _, d := range s.Spec.Devices {
+			taints += len(d.Taints)
+			consumes += len(d.ConsumesCounters)
+		}
+	}
+	if taints != 1 || consumes != 1 || sets != 1 {
+		t.Fatalf("the API server kept %d taints, %d counter consumptions, %d counter sets of 1 each: a DRA feature gate is off", taints, consumes, sets)
+	}
 
 	// No driver registered: kubelet refuses to start the pod.
 	_, err = n.Manager.Prepare(ctx, draNamespace, "ring-0")
