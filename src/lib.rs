@@ -10,8 +10,10 @@ pub mod cluster;
 pub mod config;
 pub mod dcmi;
 pub mod device;
+pub mod dra;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 pub mod inspect;
 pub mod k8s;
 pub mod plugin;

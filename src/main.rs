@@ -17,7 +17,7 @@ fn start_logging(config: &Config) -> Result<LogGuard, logging::LogError> {
         max_age_days: config.log.max_age_days,
         ..LogSettings::default()
     };
-    if config.command.is_none() {
+    if matches!(config.command, None | Some(Command::Dra(_))) {
         return logging::init(&settings);
     }
     settings.file = None;
@@ -71,6 +71,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match &config.command {
             Some(Command::Inspect { json }) => app::inspect(&config, *json).await,
+            Some(Command::Dra(flags)) => app::run_dra(config.clone(), flags.clone()).await,
             None => app::run(config.clone()).await,
         }
     });

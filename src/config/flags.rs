@@ -216,6 +216,36 @@ pub enum Command {
         #[arg(long = "json", value_parser = go_bool, action = ArgAction::Set, default_value = "false", num_args = 0..=1, default_missing_value = "true")]
         json: bool,
     },
+    /// Serve kubelet's DRA API (driver npu.huawei.com) instead of the
+    /// device-plugin API. One node runs one mode, never both.
+    Dra(DraFlags),
+}
+
+/// Flags of the `dra` subcommand; the shared flags (`--dcmi-lib`,
+/// `--kubeconfig`, `--state-dir`, `-logLevel`, ...) keep their meaning.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct DraFlags {
+    /// kubelet's plugins directory; the driver socket is
+    /// `<dir>/npu.huawei.com/dra.sock`.
+    #[arg(long = "plugins-dir", default_value = "/var/lib/kubelet/plugins")]
+    pub plugins_dir: PathBuf,
+    /// kubelet's plugin registry directory; the registration socket is
+    /// `<dir>/npu.huawei.com-reg.sock`.
+    #[arg(
+        long = "registry-dir",
+        default_value = "/var/lib/kubelet/plugins_registry"
+    )]
+    pub registry_dir: PathBuf,
+    /// Where CDI spec files are written (the runtime's dynamic CDI directory).
+    #[arg(long = "cdi-dir", default_value = "/var/run/cdi")]
+    pub cdi_dir: PathBuf,
+    /// The kernel's boot id; a checkpoint of another boot is discarded.
+    #[arg(
+        long = "boot-id-file",
+        default_value = "/proc/sys/kernel/random/boot_id",
+        hide = true
+    )]
+    pub boot_id_file: PathBuf,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use flags::{Command, Flags};
+pub use flags::{Command, DraFlags, Flags};
 
 use crate::telemetry::logging::Level;
 

@@ -390,3 +390,22 @@ fn invalid(result: Result<Config, ParseOutcome>) -> ConfigError {
         other => panic!("expected a ConfigError, got {other:?}"),
     }
 }
+
+#[test]
+fn dra_is_a_subcommand_with_kubelet_default_paths_that_keeps_global_flags() {
+    let config = parse(&["--state-dir=/var/lib/adp", "dra", "--cdi-dir=/run/cdi"]).unwrap();
+    let Some(Command::Dra(flags)) = &config.command else {
+        panic!("{:?}", config.command);
+    };
+    assert_eq!(flags.plugins_dir, PathBuf::from("/var/lib/kubelet/plugins"));
+    assert_eq!(
+        flags.registry_dir,
+        PathBuf::from("/var/lib/kubelet/plugins_registry")
+    );
+    assert_eq!(flags.cdi_dir, PathBuf::from("/run/cdi"));
+    assert_eq!(config.paths.state_dir, PathBuf::from("/var/lib/adp"));
+    let after = parse(&["dra", "-logLevel=1", "--plugins-dir=/p"]).unwrap();
+    assert!(
+        matches!(&after.command, Some(Command::Dra(f)) if f.plugins_dir == std::path::Path::new("/p"))
+    );
+}

@@ -4,14 +4,15 @@
 //! [`super::Dcmi::call`], which runs them on a blocking thread with a timeout.
 
 use std::ffi::{c_char, c_int, c_uint};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dcmi_abi as abi;
+use serde::Serialize;
 
 use super::error::{DcmiError, check};
 use super::sys::Symbols;
 use super::text::{c_chars_as_bytes, c_text, chip_id, count};
-use crate::device::model::PciAddress;
 
 /// Identity of one chip as `dcmi_get_device_chip_info[_v2]` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,5 +491,25 @@ fn optional(result: Result<c_int, DcmiError>) -> Result<Option<c_int>, DcmiError
         Ok(code) => Ok(Some(code)),
         Err(DcmiError::Unsupported { .. }) => Ok(None),
         Err(other) => Err(other),
+    }
+}
+
+/// A PCI address, as the driver reports it; used to find the chip's NUMA
+/// node in sysfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PciAddress {
+    pub domain: u32,
+    pub bus: u32,
+    pub device: u32,
+    pub function: u32,
+}
+
+impl fmt::Display for PciAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{:x}",
+            self.domain, self.bus, self.device, self.function
+        )
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub use api::{Api, ChipInfo, NETWORK_OK, SpodInfo, TotalResource};
+pub use api::{Api, ChipInfo, NETWORK_OK, PciAddress, SpodInfo, TotalResource};
 pub use error::DcmiError;
 pub use loader::OwnerPolicy;
 pub use sys::FaultEvent;

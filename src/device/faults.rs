@@ -361,6 +361,10 @@ impl FaultTable {
 }
 
 /// Upstream's shipped `faultCode.json`, built into the binary.
+/// Largest fault-code or fault-rules file accepted, from a file or a
+/// ConfigMap (the real table is ~10 KB).
+pub const MAX_FAULT_TABLE: usize = 1 << 20;
+
 pub const SHIPPED_FAULT_CODES: &[u8] = include_bytes!("faults/faultCode.json");
 
 /// [`SHIPPED_FAULT_CODES`], parsed once. The bytes are fixed at build time

@@ -143,24 +143,7 @@ pub enum MemoryKind {
     Ddr,
 }
 
-/// A PCI address, used to find the chip's NUMA node in sysfs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct PciAddress {
-    pub domain: u32,
-    pub bus: u32,
-    pub device: u32,
-    pub function: u32,
-}
-
-impl fmt::Display for PciAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04x}:{:02x}:{:02x}.{:x}",
-            self.domain, self.bus, self.device, self.function
-        )
-    }
-}
+pub use crate::dcmi::PciAddress;
 
 /// A virtual NPU carved out of one chip.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,9 +7,9 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::plugin::authority::frame::{self, FrameHeader};
-use crate::plugin::authority::hpack::{self, HpackError, Indexing};
-use crate::plugin::authority::{AuthorityRewrite, MAX_HEADER_LIST, REWRITTEN_AUTHORITY, huffman};
+use crate::grpc::authority::frame::{self, FrameHeader};
+use crate::grpc::authority::hpack::{self, HpackError, Indexing};
+use crate::grpc::authority::{AuthorityRewrite, MAX_HEADER_LIST, REWRITTEN_AUTHORITY, huffman};
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 /// Fields as our decoder gives them, with how each was represented.

@@ -12,7 +12,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::assert_short_error;
-use crate::app::MAX_FAULT_TABLE;
 use crate::cluster::annotations::parse_ascend_real;
 use crate::cluster::chip_list::{MAX_ENTRIES, MAX_PHY_ID, parse_chip_list};
 use crate::cluster::deviceinfo::{
@@ -22,6 +21,7 @@ use crate::cluster::npu_core::{
     NPU_CORE_ANNOTATION, NpuCoreRequest, choose_npu_core_pod, parse_npu_core, template_aicore,
 };
 use crate::cluster::volcano::{PREDICATE_TIME, choose_pod};
+use crate::device::faults::MAX_FAULT_TABLE;
 use crate::device::faults::{FaultCode, FaultLevel, FaultTable};
 use crate::k8s::faultconfig;
 

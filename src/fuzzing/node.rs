@@ -11,7 +11,7 @@ use super::assert_short_error;
 use crate::config::{Config, Environment, ParseOutcome};
 use crate::dcmi::text::{c_chars_as_bytes, c_text, chip_id, count};
 use crate::k8s::assignments;
-use crate::plugin::lifecycle::PluginStatus;
+use crate::telemetry::http::PluginStatus;
 use crate::telemetry::http::{HealthState, Heartbeat, serve_one};
 use crate::telemetry::metrics::Metrics;
 

@@ -16,9 +16,9 @@ use kube::{Api, Client};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::MAX_FAULT_TABLE;
 use crate::device::customization::Customization;
 use crate::device::faults::FaultTable;
+use crate::device::faults::MAX_FAULT_TABLE;
 use crate::device::monitor::MonitorCommand;
 
 pub const NAMESPACE: &str = "kube-system";

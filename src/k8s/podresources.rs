@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::plugin::server::unix_channel;
+use crate::grpc::unix::unix_channel;
 use crate::proto::podresources as pr;
 use crate::proto::podresources::pod_resources_lister_client::PodResourcesListerClient;
 

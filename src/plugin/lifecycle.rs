@@ -22,20 +22,10 @@ use tokio_util::sync::CancellationToken;
 use super::server::{self, KUBELET_SOCKET, ServeError};
 use super::service::{PluginService, ServiceContext, StreamEnded};
 use crate::dcmi::OwnerPolicy;
-use crate::telemetry::http::Heartbeat;
+use crate::telemetry::http::{Heartbeat, PluginStatus};
 
 /// A resource's name and its server task.
 type Server = (String, JoinHandle<Result<(), tonic::transport::Error>>);
-
-/// What the health endpoint and tests can observe.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PluginStatus {
-    /// Every resource is registered with the current kubelet.
-    pub registered: bool,
-    pub generation: u64,
-    /// Times a new kubelet (a new `kubelet.sock`) was seen after the first.
-    pub kubelet_restarts: u64,
-}
 
 /// The device-plugin directory cannot be trusted or used.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +181,7 @@ impl Supervisor {
             let socket = self.dir.join(context.resource.socket_name());
             let listener = match server::bind(&socket) {
                 Ok(listener) => listener,
-                Err(error) => return Err((error, servers)),
+                Err(error) => return Err((error.into(), servers)),
             };
             let service = PluginService::new(Arc::clone(context), serving.clone(), ended.clone());
             let handle = server::spawn(service, listener, serving.clone());

@@ -2,7 +2,6 @@
 //! registration and restart handling, and the pure Allocate logic.
 
 pub mod allocate;
-pub mod authority;
 pub mod devices;
 pub mod lifecycle;
 pub mod server;

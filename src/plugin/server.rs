@@ -1,19 +1,18 @@
 //! Sockets: serving one resource on `<dir>/<Type>.sock` and registering it
 //! with kubelet on `<dir>/kubelet.sock`.
 
-use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::Server;
 
-use super::authority;
 use super::service::{PluginService, plugin_options};
+use crate::grpc::authority;
+pub use crate::grpc::unix::bind;
+use crate::grpc::unix::{SocketError, unix_channel};
 use crate::proto::deviceplugin as pb;
 use crate::proto::deviceplugin::device_plugin_server::DevicePluginServer;
 use crate::proto::deviceplugin::registration_client::RegistrationClient;
@@ -26,32 +25,10 @@ pub const KUBELET_SOCKET: &str = "kubelet.sock";
 /// A socket or registration failure, naming the socket.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot serve on {path}: {source}")]
-    Bind {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot reach kubelet on {path}: {reason}")]
-    Connect { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Socket(#[from] SocketError),
     #[error("kubelet refused to register {resource}: {status}")]
     Refused { resource: String, status: String },
-}
-
-/// Binds `path` (replacing a stale file) with mode 0600.
-pub fn bind(path: &Path) -> Result<UnixListener, ServeError> {
-    let wrap = |source| ServeError::Bind {
-        path: path.to_path_buf(),
-        source,
-    };
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(wrap(e)),
-    }
-    let listener = UnixListener::bind(path).map_err(wrap)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(wrap)?;
-    Ok(listener)
 }
 
 /// Serves `service` until `stop` is cancelled. Accepts any `:authority`.
@@ -66,28 +43,6 @@ pub fn spawn(
             .serve_with_incoming_shutdown(authority::incoming(listener), stop.cancelled_owned())
             .await
     })
-}
-
-/// A gRPC channel over a unix socket (sends `:authority` localhost).
-pub async fn unix_channel(path: &Path, timeout: Duration) -> Result<Channel, ServeError> {
-    let target = path.to_path_buf();
-    let endpoint = Endpoint::try_from("http://localhost")
-        .map_err(|e| ServeError::Connect {
-            path: target.clone(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    endpoint
-        .connect_with_connector(tower::service_fn(move |_| {
-            let target = target.clone();
-            async move { UnixStream::connect(target).await.map(TokioIo::new) }
-        }))
-        .await
-        .map_err(|e| ServeError::Connect {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
 }
 
 /// One `Register` call for `resource_name` served on `endpoint`.

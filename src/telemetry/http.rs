@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics::{self, Metrics};
-use crate::plugin::lifecycle::PluginStatus;
 
 mod connection;
 mod slots;
@@ -30,6 +29,17 @@ mod tls;
 
 pub use tls::{TlsError, tls_acceptor};
 pub use tokio_rustls::TlsAcceptor;
+
+/// What the health endpoint and tests can observe of the kubelet face:
+/// written by the face's supervisor, read by `/readyz`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginStatus {
+    /// Every resource is registered with the current kubelet.
+    pub registered: bool,
+    pub generation: u64,
+    /// Times a new kubelet (a new `kubelet.sock`) was seen after the first.
+    pub kubelet_restarts: u64,
+}
 
 /// The last time the main loop ticked, in unix milliseconds. Cheap to clone;
 /// the loop calls [`Heartbeat::beat`], the endpoint reads it.

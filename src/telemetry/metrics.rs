@@ -371,3 +371,13 @@ impl crate::dcmi::CallObserver for Metrics {
         self.dcmi_call(function, latency, ok);
     }
 }
+
+impl crate::device::reset::ResetObserver for Metrics {
+    fn reset_started(&self, family: &'static str) {
+        Metrics::reset_started(self, family);
+    }
+
+    fn reset_finished(&self, family: &'static str, ok: bool, took: Duration) {
+        Metrics::reset_finished(self, family, ok, took);
+    }
+}

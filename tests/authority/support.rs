@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ascend_device_plugin::plugin::authority;
+use ascend_device_plugin::grpc::authority;
 use ascend_device_plugin::proto::deviceplugin::device_plugin_server::{
     DevicePlugin, DevicePluginServer,
 };

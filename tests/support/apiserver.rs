@@ -1,7 +1,8 @@
 //! A small in-memory Kubernetes API server over plain HTTP on loopback, for
-//! the integration tests: pods, nodes, ConfigMaps and events; get, list
-//! (with `spec.nodeName` / `metadata.name` / `status.phase!=` field selectors), watch (newline-
-//! delimited events), create, replace, and JSON merge patch. It records every
+//! the integration tests: pods, nodes, ConfigMaps, events and (under
+//! `/apis/<group>/<version>/`) ResourceSlices and ResourceClaims; get, list
+//! (with `spec.nodeName` / `spec.driver` / `metadata.name` / `status.phase!=` field selectors), watch (newline-
+//! delimited events), create (with `generateName`), replace, delete and JSON merge patch. It records every
 //! request with its Authorization header. It is no substitute for a real
 //! kube-apiserver (the end-to-end suite runs one); it lets these tests drive
 //! the plugin's API flows in seconds.
@@ -118,6 +119,22 @@ impl FakeApi {
             .send((collection.to_owned(), kind.to_owned(), object));
     }
 
+    /// Deletes `name` from `collection`, as a client (or kubelet) would.
+    pub fn delete(&self, collection: &str, name: &str) -> Option<Value> {
+        let mut store = self.store.lock().unwrap();
+        let object = store.objects.get_mut(collection)?.remove(name)?;
+        store.version += 1;
+        let _ = self
+            .changes
+            .send((collection.to_owned(), "DELETED".to_owned(), object.clone()));
+        Some(object)
+    }
+
+    /// Every object of `collection`.
+    pub fn all(&self, collection: &str) -> Vec<Value> {
+        self.list(collection, None)
+    }
+
     pub fn get(&self, collection: &str, name: &str) -> Option<Value> {
         self.store
             .lock()
@@ -199,14 +216,24 @@ impl FakeApi {
                 None => not_found(&name),
             },
             ("POST", None) => {
-                let name = seen.body["metadata"]["name"]
+                let mut body = seen.body.clone();
+                if body["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+                    && let Some(prefix) = body["metadata"]["generateName"].as_str()
+                {
+                    let serial = self.store.lock().unwrap().version + 1;
+                    body["metadata"]["name"] = json!(format!("{prefix}{serial:05x}"));
+                }
+                let name = body["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
                 if self.get(&collection, &name).is_some() {
                     return reply(409, status(409, "AlreadyExists"));
                 }
-                self.put(&collection, seen.body.clone());
+                self.put(&collection, body);
                 reply(201, self.get(&collection, &name).unwrap())
             }
             ("PUT", Some(name)) => {
@@ -232,6 +259,10 @@ impl FakeApi {
                 self.put(&collection, current);
                 reply(200, self.get(&collection, &name).unwrap())
             }
+            ("DELETE", Some(name)) => match self.delete(&collection, &name) {
+                Some(object) => reply(200, object),
+                None => not_found(&name),
+            },
             _ => reply(405, status(405, "MethodNotAllowed")),
         }
     }
@@ -314,6 +345,7 @@ fn selects(selector: Option<&str>, object: &Value) -> bool {
     selector.split(',').all(|term| match term.split_once('=') {
         Some(("status.phase!", v)) => object["status"]["phase"] != v,
         Some(("spec.nodeName", v)) => object["spec"]["nodeName"] == v,
+        Some(("spec.driver", v)) => object["spec"]["driver"] == v,
         Some(("metadata.name", v)) => object["metadata"]["name"] == v,
         _ => true,
     })
@@ -321,12 +353,22 @@ fn selects(selector: Option<&str>, object: &Value) -> bool {
 
 /// `/api/v1/namespaces/ml/pods/p` -> (`/api/v1/namespaces/ml/pods`, `p`).
 fn split(path: &str) -> (String, Option<String>) {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // /apis/<group>/<version>/... is /api/v1/... with one more segment.
+    let group = if segments.get(1) == Some(&"apis") && segments.len() > 3 {
+        let group = segments.remove(2);
+        Some(group)
+    } else {
+        None
+    };
     // /api/v1/<kind> | /api/v1/<kind>/<name> | /api/v1/namespaces/<ns>/<kind>[/<name>]
     let named = match segments.get(3) {
         Some(&"namespaces") if segments.len() >= 6 => segments.len() == 7,
         _ => segments.len() == 5,
     };
+    if let Some(group) = group {
+        segments.insert(2, group);
+    }
     if named {
         let (name, collection) = segments.split_last().unwrap();
         (collection.join("/"), Some((*name).to_owned()))

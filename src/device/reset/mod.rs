@@ -28,7 +28,6 @@ use super::health::Snapshot;
 use super::model::{Family, Inventory};
 use super::monitor::{MonitorCommand, now_ms};
 use crate::dcmi::{CALL_TIMEOUT, Dcmi, DcmiError};
-use crate::telemetry::metrics::Metrics;
 
 /// `dcmi_get_device_boot_status` of a started chip.
 const STARTED: u32 = 16;
@@ -84,6 +83,13 @@ struct Address {
     duo: bool,
 }
 
+/// Told when a reset starts and how it ended (metrics); keeps the core
+/// free of a dependency on the telemetry module.
+pub trait ResetObserver: Send + Sync + std::fmt::Debug {
+    fn reset_started(&self, family: &'static str);
+    fn reset_finished(&self, family: &'static str, ok: bool, took: Duration);
+}
+
 /// The reset task. Build with [`HotResetter::new`], run with [`HotResetter::run`].
 pub struct HotResetter {
     dcmi: Dcmi,
@@ -95,7 +101,7 @@ pub struct HotResetter {
     commands: mpsc::Sender<MonitorCommand>,
     manual: watch::Sender<Arc<Vec<ManualResetDev>>>,
     records: Option<mpsc::Sender<ResetRecord>>,
-    metrics: Metrics,
+    metrics: Arc<dyn ResetObserver>,
     settings: ResetSettings,
 }
 
@@ -115,7 +121,7 @@ impl HotResetter {
         inventory: &Inventory,
         snapshots: watch::Receiver<Arc<Snapshot>>,
         commands: mpsc::Sender<MonitorCommand>,
-        metrics: Metrics,
+        metrics: Arc<dyn ResetObserver>,
         settings: ResetSettings,
     ) -> (Self, watch::Receiver<Arc<Vec<ManualResetDev>>>) {
         let mut brothers = BTreeMap::new();

@@ -100,7 +100,7 @@ impl Admin {
             .create_subresource("token", account_name, &PostParams::default(), &request)
             .await
             .with_context(|| format!("cannot mint a token of {account} for {name}"))?;
-        let token = issued.status.map(|s| s.token).unwrap_or_default();
+        let token = issued.status.and_then(|s| s.token).unwrap_or_default();
         let review: TokenReview =
             serde_json::from_value(serde_json::json!({"spec": {"token": token}}))?;
         let reviewed = Api::<TokenReview>::all(self.client.clone())

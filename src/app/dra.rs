@@ -1,0 +1,147 @@
+//! The DRA mode (`ascend-device-plugin dra`): the node core, the fault-code
+//! ConfigMap watch, and face 2 (ResourceSlices, the DRA and registration
+//! sockets, prepare into CDI) until SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::signals::{Signals, handle_signals};
+use super::stages::{
+    NodeCore, beat_during_startup, connect_api, serve_telemetry, start_core, warn_unimplemented,
+};
+use super::{board_for, open_dcmi};
+use crate::config::{Config, DraFlags};
+use crate::dcmi::OwnerPolicy;
+use crate::dra::cdi::CdiSettings;
+use crate::dra::prepare::{ApiClaims, Preparer};
+use crate::dra::server::SocketPaths;
+use crate::dra::service::{DraContext, RegistrationService};
+use crate::dra::slices::SlicePublisher;
+use crate::telemetry::http::{Heartbeat, PluginStatus};
+use crate::telemetry::metrics::Metrics;
+
+/// The kernel's boot id, trimmed.
+fn boot_id(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--boot-id-file {}: cannot read", path.display()))?;
+    let id = text.trim().to_string();
+    if id.is_empty() {
+        bail!("--boot-id-file {}: empty", path.display());
+    }
+    Ok(id)
+}
+
+/// The DRA driver: serve kubelet's DRA API until SIGTERM/SIGINT.
+pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
+    warn_unimplemented(&config);
+    let Some((client, node)) = connect_api(&config).await? else {
+        bail!(
+            "DRA mode needs the Kubernetes API (run in a pod or pass --kubeconfig): claims are read from it and ResourceSlices written to it"
+        );
+    };
+    let boot = boot_id(&flags.boot_id_file)?;
+    let metrics = Metrics::new();
+    let heartbeat = Heartbeat::new();
+    let beats = beat_during_startup(&heartbeat);
+    let dcmi = open_dcmi(&config)
+        .await?
+        .observed_by(Arc::new(metrics.clone()));
+    let (status, status_rx) = watch::channel(PluginStatus::default());
+    let stop = CancellationToken::new();
+    serve_telemetry(&config, &heartbeat, status_rx, &metrics, &stop).await?;
+    let NodeCore {
+        inventory,
+        tables,
+        rules,
+        monitor,
+        snapshots,
+        events,
+        commands,
+        command_rx,
+        ..
+    } = start_core(&config, &dcmi).await?;
+    tokio::spawn(crate::k8s::faultconfig::run(
+        client.clone(),
+        Arc::clone(&tables),
+        rules,
+        commands.clone(),
+        stop.clone(),
+    ));
+    let mut monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
+    let board = board_for(&config, &inventory);
+    let cdi = CdiSettings {
+        dir: flags.cdi_dir.clone(),
+        dev_root: config.paths.dev_root.clone(),
+        ascend_docker: config.use_ascend_docker,
+    };
+    let preparer = Preparer::open(
+        node.clone(),
+        Arc::clone(&inventory),
+        cdi,
+        config.paths.state_dir.join("dra"),
+        &boot,
+        Arc::new(ApiClaims(client.clone())),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let publisher = SlicePublisher {
+        client,
+        node: node.clone(),
+        inventory: Arc::clone(&inventory),
+        board,
+        snapshots: snapshots.clone(),
+    };
+    tokio::spawn(publisher.run(stop.clone()));
+    let paths = SocketPaths::new(&flags.plugins_dir, &flags.registry_dir);
+    let context = DraContext {
+        preparer: Arc::new(preparer),
+        inventory,
+        pool: node,
+        snapshots,
+        serving: stop.clone(),
+    };
+    let registration = RegistrationService {
+        endpoint: paths.dra_socket().display().to_string(),
+        status,
+    };
+    let (reload_tx, _reload_rx) = mpsc::channel(1);
+    let signals = tokio::spawn(handle_signals(
+        Signals::register()?,
+        config.clone(),
+        stop.clone(),
+        reload_tx,
+        commands,
+        tables,
+    ));
+    let serving = crate::dra::server::run(
+        paths,
+        context,
+        registration,
+        OwnerPolicy::current(),
+        stop.clone(),
+    );
+    tokio::pin!(serving);
+    let outcome = tokio::select! {
+        biased;
+        outcome = &mut serving => outcome.map_err(anyhow::Error::from),
+        ended = &mut monitor_task => {
+            if stop.is_cancelled() {
+                serving.await.map_err(anyhow::Error::from)
+            } else {
+                Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
+            }
+        }
+    };
+    stop.cancel();
+    signals.abort();
+    beats.abort();
+    if !monitor_task.is_finished() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), monitor_task).await;
+    }
+    drop(dcmi);
+    tracing::info!("stopped; DRA sockets removed");
+    outcome
+}

@@ -1,0 +1,252 @@
+//! CDI spec files, one per claim (`dra.md` §4.6): kind
+//! `k8s.npu.huawei.com/claim`, file `k8s.npu.huawei.com-claim_<claimUID>.json`,
+//! one CDI device `<claimUID>-npu-<phyID>` per chip. A container gets only
+//! the chips of the requests it names, never the claim's other chips.
+//!
+//! With device nodes (default) each CDI device carries its `/dev/davinciN`
+//! and the spec carries the shared control nodes; with `-useAscendDocker`
+//! each CDI device instead sets `ASCEND_VISIBLE_DEVICES` to the chips of its
+//! own request, and the Ascend Docker Runtime adds the nodes.
+
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::model::Family;
+
+/// CDI vendor and class: the kind is `<vendor>/<class>`.
+pub const VENDOR: &str = "k8s.npu.huawei.com";
+pub const CLASS: &str = "claim";
+/// The CDI version written (device nodes, env and `permissions`).
+pub const CDI_VERSION: &str = "0.6.0";
+/// Control nodes shared by every chip, added when present on the host.
+pub const CONTROL_NODES: [&str; 3] = ["devmm_svm", "hisi_hdc", "dvpp_cmdlist"];
+
+/// How the chips reach the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdiSettings {
+    pub dir: PathBuf,
+    /// The host's `/dev` (injected; tests use a temp dir).
+    pub dev_root: PathBuf,
+    /// `-useAscendDocker`: env for the Ascend Docker Runtime, not nodes.
+    pub ascend_docker: bool,
+}
+
+/// One chip of a claim, with the chips of the request it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipGrant {
+    pub phy_id: u32,
+    /// Every chip of the same request, sorted (the env value).
+    pub request_chips: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spec {
+    #[serde(rename = "cdiVersion")]
+    pub cdi_version: String,
+    pub kind: String,
+    pub devices: Vec<SpecDevice>,
+    #[serde(rename = "containerEdits", default)]
+    pub container_edits: Edits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecDevice {
+    pub name: String,
+    #[serde(rename = "containerEdits")]
+    pub container_edits: Edits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Edits {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(rename = "deviceNodes", default, skip_serializing_if = "Vec::is_empty")]
+    pub device_nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub path: String,
+    #[serde(rename = "hostPath", skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub major: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minor: Option<u64>,
+    pub permissions: String,
+}
+
+/// A spec file that could not be written or removed, naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum CdiError {
+    #[error("cannot write CDI spec {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot remove CDI spec {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `k8s.npu.huawei.com/claim`.
+pub fn kind() -> String {
+    format!("{VENDOR}/{CLASS}")
+}
+
+/// The CDI device name of a chip of a claim.
+pub fn device_id(claim_uid: &str, phy_id: u32) -> String {
+    format!("{claim_uid}-npu-{phy_id}")
+}
+
+/// The fully qualified name kubelet hands the runtime.
+pub fn qualified(claim_uid: &str, phy_id: u32) -> String {
+    format!("{}={}", kind(), device_id(claim_uid, phy_id))
+}
+
+/// `<dir>/k8s.npu.huawei.com-claim_<claimUID>.json`.
+pub fn spec_path(dir: &Path, claim_uid: &str) -> PathBuf {
+    dir.join(format!("{VENDOR}-{CLASS}_{claim_uid}.json"))
+}
+
+/// The claim UID of one of our spec file names.
+pub fn claim_of_file(name: &str) -> Option<&str> {
+    name.strip_prefix(&format!("{VENDOR}-{CLASS}_"))?
+        .strip_suffix(".json")
+}
+
+/// A device node as the host has it: type and numbers when it is a
+/// character device, else the path alone (the runtime stats it).
+fn node(settings: &CdiSettings, name: &str, container: &str) -> Node {
+    let host = settings.dev_root.join(name);
+    let (kind, major, minor) = match std::fs::metadata(&host) {
+        Ok(meta) if meta.file_type().is_char_device() => {
+            let rdev = meta.rdev();
+            (
+                Some("c".to_string()),
+                Some(u64::from(libc::major(rdev))),
+                Some(u64::from(libc::minor(rdev))),
+            )
+        }
+        _ => (None, None, None),
+    };
+    Node {
+        path: container.to_string(),
+        host_path: Some(host.display().to_string()),
+        kind,
+        major,
+        minor,
+        permissions: "rw".to_string(),
+    }
+}
+
+/// The spec of one claim (pure but for the host `stat`s of the nodes).
+pub fn spec_for(
+    settings: &CdiSettings,
+    family: Family,
+    claim_uid: &str,
+    chips: &[ChipGrant],
+) -> Spec {
+    let devices = chips
+        .iter()
+        .map(|chip| {
+            let container_edits = if settings.ascend_docker {
+                let list: Vec<String> = chip.request_chips.iter().map(u32::to_string).collect();
+                Edits {
+                    env: vec![format!("ASCEND_VISIBLE_DEVICES={}", list.join(","))],
+                    device_nodes: Vec::new(),
+                }
+            } else {
+                let name = format!("davinci{}", chip.phy_id);
+                Edits {
+                    env: Vec::new(),
+                    device_nodes: vec![node(settings, &name, &format!("/dev/{name}"))],
+                }
+            };
+            SpecDevice {
+                name: device_id(claim_uid, chip.phy_id),
+                container_edits,
+            }
+        })
+        .collect();
+    let mut shared = Edits::default();
+    if !settings.ascend_docker {
+        let manager_docker = family == Family::Ascend310B
+            && settings.dev_root.join("davinci_manager_docker").exists();
+        let manager = if manager_docker {
+            "davinci_manager_docker"
+        } else {
+            "davinci_manager"
+        };
+        shared
+            .device_nodes
+            .push(node(settings, manager, "/dev/davinci_manager"));
+        for name in CONTROL_NODES {
+            if settings.dev_root.join(name).exists() {
+                shared
+                    .device_nodes
+                    .push(node(settings, name, &format!("/dev/{name}")));
+            }
+        }
+    }
+    Spec {
+        cdi_version: CDI_VERSION.to_string(),
+        kind: kind(),
+        devices,
+        container_edits: shared,
+    }
+}
+
+/// Writes a claim's spec atomically (temp file, fsync, rename), mode 0644.
+pub fn write(dir: &Path, claim_uid: &str, spec: &Spec) -> Result<PathBuf, CdiError> {
+    let path = spec_path(dir, claim_uid);
+    let wrap = |source| CdiError::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(wrap)?;
+    let bytes = serde_json::to_vec_pretty(spec).map_err(|e| wrap(std::io::Error::other(e)))?;
+    let temp = dir.join(format!(".{VENDOR}-{CLASS}_{claim_uid}.tmp"));
+    let mut file = std::fs::File::create(&temp).map_err(wrap)?;
+    file.write_all(&bytes).map_err(wrap)?;
+    file.sync_all().map_err(wrap)?;
+    std::fs::rename(&temp, &path).map_err(wrap)?;
+    Ok(path)
+}
+
+/// Removes a claim's spec; a missing file is fine.
+pub fn remove(dir: &Path, claim_uid: &str) -> Result<(), CdiError> {
+    let path = spec_path(dir, claim_uid);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(CdiError::Remove { path, source }),
+    }
+}
+
+/// The claim UIDs of our spec files in `dir`.
+pub fn claims_on_disk(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(claim_of_file)
+                .map(str::to_owned)
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,170 @@
+use super::*;
+use crate::device::model::Family;
+use crate::device::model::fixtures::{chip, inventory};
+use k8s_openapi::api::resource::v1::{
+    AllocationResult, DeviceAllocationResult, DeviceRequestAllocationResult, ResourceClaimStatus,
+};
+
+fn result(
+    request: &str,
+    driver: &str,
+    pool: &str,
+    device: &str,
+    admin: bool,
+) -> DeviceRequestAllocationResult {
+    DeviceRequestAllocationResult {
+        request: request.into(),
+        driver: driver.into(),
+        pool: pool.into(),
+        device: device.into(),
+        admin_access: admin.then_some(true),
+        ..Default::default()
+    }
+}
+
+fn claim(uid: &str, results: Vec<DeviceRequestAllocationResult>) -> ResourceClaim {
+    let mut claim = ResourceClaim::default();
+    claim.metadata.uid = Some(uid.into());
+    claim.status = Some(ResourceClaimStatus {
+        allocation: Some(AllocationResult {
+            devices: Some(DeviceAllocationResult {
+                results: Some(results),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    claim
+}
+
+fn node() -> Inventory {
+    inventory((0..4).map(|p| chip(p, Family::Ascend910B)).collect())
+}
+
+#[test]
+fn only_our_drivers_results_are_taken_with_base_request_names() {
+    let c = claim(
+        "u",
+        vec![
+            result("gpu", "gpu.example.com", "node-a", "gpu-0", false),
+            result("npus/ring", DRIVER, "node-a", "npu-2", false),
+        ],
+    );
+    let chosen = choose(&c, "u", "node-a", &node()).unwrap();
+    assert_eq!(
+        chosen,
+        [Chosen {
+            request: "npus".into(),
+            device: "npu-2".into(),
+            phy_id: 2,
+            admin_access: false
+        }]
+    );
+}
+
+#[test]
+fn a_result_naming_another_pool_or_a_missing_chip_is_refused() {
+    let other_pool = claim("u", vec![result("a", DRIVER, "node-b", "npu-1", false)]);
+    let error = choose(&other_pool, "u", "node-a", &node()).unwrap_err();
+    assert!(error.contains("node-b"), "{error}");
+    let missing = claim("u", vec![result("a", DRIVER, "node-a", "npu-7", false)]);
+    assert!(
+        choose(&missing, "u", "node-a", &node())
+            .unwrap_err()
+            .contains("npu-7")
+    );
+    let garbage = claim(
+        "u",
+        vec![result("a", DRIVER, "node-a", "Ascend910-1", false)],
+    );
+    assert!(choose(&garbage, "u", "node-a", &node()).is_err());
+}
+
+#[test]
+fn an_unallocated_claim_or_another_uid_is_refused() {
+    let c = claim("u", vec![]);
+    assert!(
+        choose(&c, "v", "node-a", &node())
+            .unwrap_err()
+            .contains("UID")
+    );
+    let mut bare = ResourceClaim::default();
+    bare.metadata.uid = Some("u".into());
+    assert!(
+        choose(&bare, "u", "node-a", &node())
+            .unwrap_err()
+            .contains("not allocated")
+    );
+}
+
+fn prepared(device: &str, admin: bool) -> PreparedClaim {
+    PreparedClaim {
+        namespace: "ml".into(),
+        name: "held".into(),
+        state: PrepareState::PrepareCompleted,
+        devices: vec![PreparedDevice {
+            requests: vec!["a".into()],
+            pool: "node-a".into(),
+            device: device.into(),
+            cdi_ids: Vec::new(),
+            admin_access: admin,
+        }],
+    }
+}
+
+fn want(device: &str, admin: bool) -> Chosen {
+    Chosen {
+        request: "a".into(),
+        device: device.into(),
+        phy_id: phy_of(device).unwrap(),
+        admin_access: admin,
+    }
+}
+
+#[test]
+fn a_chip_held_by_another_claim_conflicts_unless_either_has_admin_access() {
+    let mut claims = Claims::default();
+    claims
+        .claims
+        .insert("held".into(), prepared("npu-1", false));
+    let error = conflict(&claims, "new", &[want("npu-1", false)]).unwrap();
+    assert!(error.contains("ml/held"), "{error}");
+    assert!(conflict(&claims, "new", &[want("npu-2", false)]).is_none());
+    assert!(conflict(&claims, "new", &[want("npu-1", true)]).is_none());
+    assert!(
+        conflict(&claims, "held", &[want("npu-1", false)]).is_none(),
+        "itself"
+    );
+    claims.claims.insert("held".into(), prepared("npu-1", true));
+    assert!(conflict(&claims, "new", &[want("npu-1", false)]).is_none());
+}
+
+#[test]
+fn each_chip_gets_its_own_cdi_id_and_the_env_of_its_request_only() {
+    let chosen = [
+        Chosen {
+            request: "a".into(),
+            device: "npu-0".into(),
+            phy_id: 0,
+            admin_access: false,
+        },
+        Chosen {
+            request: "a".into(),
+            device: "npu-1".into(),
+            phy_id: 1,
+            admin_access: false,
+        },
+        Chosen {
+            request: "b".into(),
+            device: "npu-3".into(),
+            phy_id: 3,
+            admin_access: false,
+        },
+    ];
+    let (grants, devices) = plan("u", "node-a", &chosen);
+    assert_eq!(grants[0].request_chips, [0, 1]);
+    assert_eq!(grants[2].request_chips, [3]);
+    assert_eq!(devices[2].cdi_ids, ["k8s.npu.huawei.com/claim=u-npu-3"]);
+    assert!(devices.iter().all(|d| d.cdi_ids.len() == 1));
+}
