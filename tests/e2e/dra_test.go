@@ -36,6 +36,9 @@ import (
 // unhealthyTaint is the device taint DRA mode puts on an Unhealthy chip.
 const unhealthyTaint = "npu.huawei.com/unhealthy"
 
+// faultCodeTaint names the chip's most severe fault code, next to it.
+const faultCodeTaint = "npu.huawei.com/fault-code"
+
 func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 	ctx := scenario(t, 7*time.Minute)
 	testbed.RequirePlugin(t)
@@ -124,7 +127,7 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 
 	step("the start stays within the request budget", func(t *testing.T) {
 		// docs/dra.md: GET its Node, LIST and WATCH its slices, CREATE
-		// one slice (8 devices fit one).
+		// one slice (8 devices fit one), LIST and WATCH the fault table.
 		events, err := rbacaudit.ReadLog(c.cp.AuditLog)
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +138,8 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 				counts[e.Verb+" "+e.ObjectRef.Resource]++
 			}
 		}
-		budget := map[string]int64{"get nodes": 1, "list resourceslices": 1, "watch resourceslices": 1, "create resourceslices": 1}
+		budget := map[string]int64{"get nodes": 1, "list resourceslices": 1, "watch resourceslices": 1, "create resourceslices": 1,
+			"list configmaps": 1, "watch configmaps": 1}
 		for what, n := range counts {
 			if n > budget[what] {
 				t.Errorf("the start made %d %s requests, the budget allows %d", n, what, budget[what])
@@ -205,7 +209,10 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 		c.createClaim(ctx, t, "faulty", []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{only}}}, nil)
 		c.waitUnschedulable(ctx, t, c.createClaimPod(ctx, t, "faulty", "faulty"), time.Minute)
 		c.createClaim(ctx, t, "diagnose", []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{only},
-			tolerations: []resourcev1.DeviceToleration{{Key: unhealthyTaint, Operator: resourcev1.DeviceTolerationOpExists}}}}, nil)
+			tolerations: []resourcev1.DeviceToleration{
+				{Key: unhealthyTaint, Operator: resourcev1.DeviceTolerationOpExists},
+				{Key: faultCodeTaint, Operator: resourcev1.DeviceTolerationOpExists},
+			}}}, nil)
 		diag, claims := c.waitScheduled(ctx, t, c.createClaimPod(ctx, t, "diagnose", "diagnose"), time.Minute)
 		if got := allocated(claims[0]); !slices.Equal(got, []string{faulty}) {
 			t.Errorf("the tolerating claim got %v, want %s", got, faulty)
