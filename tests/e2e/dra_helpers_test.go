@@ -273,8 +273,7 @@ func (c *draCluster) nodeSlices(ctx context.Context, t *testing.T, node string) 
 // answers them by name (the highest generation of the pool, complete).
 func (c *draCluster) waitSlices(ctx context.Context, t *testing.T, node string, limit time.Duration, what string, ok func(map[string]resourcev1.Device) bool) map[string]resourcev1.Device {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+	deadline := time.Now().Add(limit)
 	var last map[string]resourcev1.Device
 	for {
 		if devices, complete := poolDevices(c.nodeSlices(ctx, t, node)); complete {
@@ -283,11 +282,10 @@ func (c *draCluster) waitSlices(ctx context.Context, t *testing.T, node string, 
 				return devices
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if time.Now().After(deadline) {
 			t.Fatalf("node %s: the published devices are not %s within %v; last: %v", node, what, limit, deviceNames(last))
-		case <-time.After(100 * time.Millisecond):
 		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

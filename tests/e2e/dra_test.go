@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 	"tags.cncf.io/container-device-interface/pkg/cdi"
 
+	"ascend-device-plugin/tests/e2e/internal/draapi"
 	"ascend-device-plugin/tests/e2e/internal/rbacaudit"
 	"ascend-device-plugin/tests/e2e/internal/soak"
 	"ascend-device-plugin/tests/e2e/internal/testbed"
@@ -275,9 +276,20 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 		if after := cdiFilesOf(t, n.CDIDir, ringClaimUID); !slices.Equal(after, before) || len(after) == 0 {
 			t.Errorf("the claim's CDI spec files were %v before the restart, %v after", before, after)
 		}
-		prepared, err := n.Manager.Prepare(ctx, draNamespace, "ring-a")
-		if err != nil {
-			t.Fatal(err)
+		// kubelet's gRPC connection to the killed driver may still be in
+		// its reconnect back-off; kubelet retries a failed prepare on the
+		// pod's next sync, and so does this (a second apart, 30 s at most).
+		var prepared draapi.Prepared
+		var err error
+		for try := 1; ; try++ {
+			if prepared, err = n.Manager.Prepare(ctx, draNamespace, "ring-a"); err == nil {
+				t.Logf("prepared again after the driver's restart at try %d", try)
+				break
+			}
+			if try == 30 {
+				t.Fatalf("prepare after the driver's restart: %v", err)
+			}
+			time.Sleep(time.Second)
 		}
 		if got := resolveCDI(t, n.CDIDir, prepared.Containers["main"]); !slices.Equal(got, davinciOf(ring)) {
 			t.Errorf("after the driver's restart the CDI names resolve to %v, want %v", got, davinciOf(ring))

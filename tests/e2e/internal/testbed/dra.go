@@ -33,7 +33,11 @@ type DRANode struct {
 	Manager *draapi.Client
 	Kubelet *Proc
 
-	cp       *ControlPlane
+	cp *ControlPlane
+	// owner is the test that started the node: the processes started on
+	// it later (a kubelet or driver restart inside a subtest) live and
+	// are stopped with it, not with the subtest.
+	owner    testing.TB
 	starts   int
 	control  string
 	plugins  []*Proc
@@ -57,7 +61,7 @@ func StartDRANode(t testing.TB, cp *ControlPlane, name string) *DRANode {
 		_ = os.RemoveAll(dir)
 	})
 	n := &DRANode{
-		Name: name, Dir: dir, cp: cp,
+		Name: name, Dir: dir, cp: cp, owner: t,
 		RegistryDir: filepath.Join(dir, "registry"),
 		PluginsDir:  filepath.Join(dir, "plugins"),
 		CDIDir:      filepath.Join(dir, "cdi"),
@@ -75,7 +79,8 @@ func StartDRANode(t testing.TB, cp *ControlPlane, name string) *DRANode {
 	return n
 }
 
-// StartKubelet starts (again) the DRA manager on the node's directories.
+// StartKubelet starts (again) the DRA manager on the node's directories;
+// the process belongs to the test that started the node.
 func (n *DRANode) StartKubelet(t testing.TB) {
 	t.Helper()
 	b, err := Find()
@@ -84,7 +89,7 @@ func (n *DRANode) StartKubelet(t testing.TB) {
 	}
 	_ = os.Remove(n.control)
 	n.starts++
-	n.Kubelet = Start(t, "dramanager", filepath.Join(n.Dir, fmt.Sprintf("dramanager-%d.log", n.starts)), nil,
+	n.Kubelet = Start(n.owner, "dramanager", filepath.Join(n.Dir, fmt.Sprintf("dramanager-%d.log", n.starts)), nil,
 		b.DRAManager, "-control", n.control, "-kubeconfig", n.cp.AdminConfig, "-node", n.Name,
 		"-state-dir", n.KubeletDir, "-registry-dir", n.RegistryDir, "-v=4", "-logtostderr=true")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -133,14 +138,15 @@ func (n *DRANode) StartDRAPlugin(t testing.TB, opts DRAPluginOptions) *Plugin {
 		"--plugins-dir", n.PluginsDir, "--registry-dir", n.RegistryDir, "--cdi-dir", n.CDIDir,
 		"--state-dir", n.StateDir, "--dcmi-lib", b.DCMILib, "--kubeconfig", opts.Kubeconfig}
 	argv = append(argv, opts.Flags...)
-	p.Proc = Start(t, "ascend-device-plugin-dra", p.LogFile, env, argv...)
+	p.Proc = Start(n.owner, "ascend-device-plugin-dra", p.LogFile, env, argv...)
 	n.plugins = append(n.plugins, p.Proc)
 	if !n.logShown {
 		n.logShown = true
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("last lines of the DRA plugin's output (%s):\n%s", p.LogFile, Tail(p.LogFile, 60))
-				t.Logf("last lines of the DRA manager's log (%s):\n%s", n.Kubelet.Log, Tail(n.Kubelet.Log, 40))
+		owner := n.owner
+		owner.Cleanup(func() {
+			if owner.Failed() {
+				owner.Logf("last lines of the DRA plugin's output (%s):\n%s", p.LogFile, Tail(p.LogFile, 60))
+				owner.Logf("last lines of the DRA manager's log (%s):\n%s", n.Kubelet.Log, Tail(n.Kubelet.Log, 40))
 			}
 		})
 	}
