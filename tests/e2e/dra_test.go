@@ -386,45 +386,6 @@ func TestDRANodeWithTheShippedOverlay(t *testing.T) {
 		t.Logf("REPORT dra idle RSS: %.1f MB (910-8, after the scenario)", float64(rss)/1e6)
 	})
 
-	step("a partitioned chip is never given whole and sliced at once", func(t *testing.T) {
-		// A 310P node (no static vNPU) with vNPU templates: a whole chip and its slices
-		// consume one counter set, so one claim may take the chip or
-		// slices of it, never both.
-		const node310p = "dra-310p"
-		c.createSchedulableNode(ctx, t, node310p)
-		m := testbed.StartDRANode(t, c.cp, node310p)
-		kc, _ := testbed.BoundKubeconfig(ctx, t, c.cp, node310p, m.Dir)
-		m.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "310p-mixed", Kubeconfig: kc})
-		m.WaitRegistered(t, 30*time.Second)
-		devices := c.waitSlices(ctx, t, node310p, time.Minute, "chips and their partitions", func(d map[string]resourcev1.Device) bool {
-			return slices.ContainsFunc(deviceNames(d), func(n string) bool { return isPartition(d[n]) })
-		})
-		var phy int64 = -1
-		for _, name := range deviceNames(devices) {
-			if d := devices[name]; isPartition(d) {
-				phy, _ = intAttr(d, "physicId")
-				break
-			}
-		}
-		onChip := fmt.Sprintf(`device.attributes["npu.huawei.com"].physicId == %d && device.attributes["npu.huawei.com"].deviceType == "Ascend310P"`, phy)
-		isChip := `device.attributes["npu.huawei.com"].type == "chip"`
-		whole := []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{onChip, isChip}}}
-		slice := []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{onChip, "!(" + isChip + ")"}}}
-		c.createClaim(ctx, t, "whole", whole, nil)
-		wholePod, _ := c.waitScheduled(ctx, t, c.createClaimPod(ctx, t, "whole", "whole"), time.Minute)
-		c.createClaim(ctx, t, "slice", slice, nil)
-		slicePod := c.createClaimPod(ctx, t, "slice", "slice")
-		c.waitUnschedulable(ctx, t, slicePod, time.Minute)
-		// The chip given back: the slice is placed, and the whole chip is
-		// then refused.
-		c.release(ctx, t, wholePod)
-		_, claims := c.waitScheduled(ctx, t, slicePod, time.Minute)
-		if got := allocated(claims[0]); len(got) != 1 || !isPartition(devices[got[0]]) {
-			t.Errorf("the slice claim got %v, want one partition of chip %d", got, phy)
-		}
-		c.createClaim(ctx, t, "whole-again", whole, nil)
-		c.waitUnschedulable(ctx, t, c.createClaimPod(ctx, t, "whole-again", "whole-again"), time.Minute)
-	})
 }
 
 // isPartition: a device that is not a whole chip and consumes counters
@@ -568,4 +529,48 @@ func pciBusIDs(t *testing.T, name string) map[int]string {
 		}
 	}
 	return out
+}
+
+// TestDRAPartitionedChipIsNeverGivenWholeAndSlicedAtOnce: a 310P node (no
+// static vNPU) with vNPU templates published as partitionable devices: a
+// whole chip and its partitions consume one counter set, so the scheduler
+// gives a chip whole or sliced, never both.
+func TestDRAPartitionedChipIsNeverGivenWholeAndSlicedAtOnce(t *testing.T) {
+	ctx := scenario(t, 4*time.Minute)
+	testbed.RequirePlugin(t)
+	c := startDRACluster(ctx, t)
+	const node310p = "dra-310p"
+	c.createSchedulableNode(ctx, t, node310p)
+	m := testbed.StartDRANode(t, c.cp, node310p)
+	kc, _ := testbed.BoundKubeconfig(ctx, t, c.cp, node310p, m.Dir)
+	m.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "310p-mixed", Kubeconfig: kc})
+	m.WaitRegistered(t, 30*time.Second)
+	devices := c.waitSlices(ctx, t, node310p, time.Minute, "chips and their partitions", func(d map[string]resourcev1.Device) bool {
+		return slices.ContainsFunc(deviceNames(d), func(n string) bool { return isPartition(d[n]) })
+	})
+	var phy int64 = -1
+	for _, name := range deviceNames(devices) {
+		if d := devices[name]; isPartition(d) {
+			phy, _ = intAttr(d, "physicId")
+			break
+		}
+	}
+	onChip := fmt.Sprintf(`device.attributes["npu.huawei.com"].physicId == %d && device.attributes["npu.huawei.com"].deviceType == "Ascend310P"`, phy)
+	isChip := `device.attributes["npu.huawei.com"].type == "chip"`
+	whole := []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{onChip, isChip}}}
+	slice := []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{onChip, "!(" + isChip + ")"}}}
+	c.createClaim(ctx, t, "whole", whole, nil)
+	wholePod, _ := c.waitScheduled(ctx, t, c.createClaimPod(ctx, t, "whole", "whole"), time.Minute)
+	c.createClaim(ctx, t, "slice", slice, nil)
+	slicePod := c.createClaimPod(ctx, t, "slice", "slice")
+	c.waitUnschedulable(ctx, t, slicePod, time.Minute)
+	// The chip given back: the slice is placed, and the whole chip is
+	// then refused.
+	c.release(ctx, t, wholePod)
+	_, claims := c.waitScheduled(ctx, t, slicePod, time.Minute)
+	if got := allocated(claims[0]); len(got) != 1 || !isPartition(devices[got[0]]) {
+		t.Errorf("the slice claim got %v, want one partition of chip %d", got, phy)
+	}
+	c.createClaim(ctx, t, "whole-again", whole, nil)
+	c.waitUnschedulable(ctx, t, c.createClaimPod(ctx, t, "whole-again", "whole-again"), time.Minute)
 }

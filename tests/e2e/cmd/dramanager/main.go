@@ -88,6 +88,9 @@ func run(control, kubeconfig, node, stateDir, registryDir string) error {
 	if err != nil {
 		return err
 	}
+	// kubelet's defaults (kubeAPIQPS 50, kubeAPIBurst 100), not
+	// client-go's 5/10, which would queue every claim GET past the tenth.
+	cfg.QPS, cfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
