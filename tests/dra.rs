@@ -294,6 +294,7 @@ async fn the_slice_lists_every_chip_with_huaweis_attributes_and_comes_back_when_
     assert_eq!(devices[5]["attributes"]["hccsGroup"]["int"], 1);
     assert!(devices[3]["capacity"]["aicore"]["value"].is_string());
     let name = slice["metadata"]["name"].as_str().unwrap().to_string();
+    watching(&node.api, "resourceslices").await;
     let writes_before = writes(&node.api);
     node.api.delete(SLICES, &name);
     let again = eventually("the slice re-created", || {
@@ -308,6 +309,23 @@ async fn the_slice_lists_every_chip_with_huaweis_attributes_and_comes_back_when_
         writes_before + 1,
         "one create, nothing else"
     );
+}
+
+/// Waits until the driver watches a URI holding `collection` (the fake API server only
+/// streams changes made after a watch starts; a real one replays from the
+/// listed resourceVersion, so nothing is missed there).
+async fn watching(api: &FakeApi, collection: &str) {
+    eventually(&format!("a watch of {collection}"), || {
+        api.seen()
+            .iter()
+            .any(|s| {
+                s.method == "GET"
+                    && s.uri.contains(collection)
+                    && (s.uri.contains("watch=true") || s.uri.contains("watch=1"))
+            })
+            .then_some(())
+    })
+    .await;
 }
 
 /// Writes the driver sent to the slice collection.
@@ -578,4 +596,32 @@ async fn a_new_boot_discards_the_checkpoint_and_its_cdi_files() {
     node.spawn(&[]);
     node.plugin().await;
     assert!(node.cdi_spec("uid-old").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chip_an_operator_separates_in_the_device_info_configmap_is_tainted() {
+    const CONFIGMAPS: &str = "/api/v1/namespaces/kube-system/configmaps";
+    let node = DraNode::start("910-8").await;
+    node.published().await;
+    let mut cm = eventually("the device-info ConfigMap", || {
+        node.api.get(CONFIGMAPS, "mindx-dl-deviceinfo-node-a")
+    })
+    .await;
+    watching(&node.api, "mindx-dl-deviceinfo-node-a").await;
+    cm["data"]["ManuallySeparateNPU"] = json!("Ascend910-5");
+    node.api.put(CONFIGMAPS, cm);
+    let taints = eventually("npu-5 tainted", || {
+        let slice = node.slices().into_iter().next()?;
+        let taints = slice["spec"]["devices"][5]["taints"].clone();
+        taints.is_array().then_some(taints)
+    })
+    .await;
+    assert_eq!(taints[0]["key"], "npu.huawei.com/unhealthy");
+    assert_eq!(taints[0]["value"], "ManuallySeparateNPU");
+    let others = node.slices()[0]["spec"]["devices"].clone();
+    for (i, device) in others.as_array().unwrap().iter().enumerate() {
+        if i != 5 {
+            assert!(device["taints"].is_null(), "npu-{i} is not separated");
+        }
+    }
 }

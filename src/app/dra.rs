@@ -1,5 +1,5 @@
 //! The DRA mode (`ascend-device-plugin dra`): the node core, the fault-code
-//! ConfigMap watch, and face 2 (ResourceSlices, the DRA and registration
+//! and device-info ConfigMaps (manual separation), and face 2 (ResourceSlices, the DRA and registration
 //! sockets, prepare into CDI) until SIGTERM/SIGINT.
 
 use std::sync::Arc;
@@ -16,13 +16,20 @@ use super::stages::{
 use super::{board_for, open_dcmi};
 use crate::config::{Config, DraFlags};
 use crate::dcmi::OwnerPolicy;
+use crate::device::health::Snapshot;
+use crate::device::model::Inventory;
+use crate::device::monitor::MonitorCommand;
+use crate::device::naming::Resource;
 use crate::dra::cdi::CdiSettings;
 use crate::dra::prepare::{ApiClaims, Preparer};
 use crate::dra::server::SocketPaths;
 use crate::dra::service::{DraContext, RegistrationService};
 use crate::dra::slices::SlicePublisher;
+use crate::k8s::deviceinfo::{DeviceInfoWriter, config_map_name};
+use crate::k8s::object::watch_named;
 use crate::telemetry::http::{Heartbeat, PluginStatus};
 use crate::telemetry::metrics::Metrics;
+use k8s_openapi::api::core::v1::ConfigMap;
 
 /// The kernel's boot id, trimmed.
 fn boot_id(path: &std::path::Path) -> anyhow::Result<String> {
@@ -33,6 +40,44 @@ fn boot_id(path: &std::path::Path) -> anyhow::Result<String> {
         bail!("--boot-id-file {}: empty", path.display());
     }
     Ok(id)
+}
+
+/// The device-info ConfigMap, as in device-plugin mode: its
+/// `ManuallySeparateNPU` key is how an operator isolates a chip (and the
+/// chips the rules isolated are written back to it). No chip is counted as
+/// in use by a device-plugin pod: kubelet's DRA claims are not device
+/// plugin allocations.
+#[allow(clippy::too_many_arguments)]
+fn start_device_info(
+    client: &kube::Client,
+    node: &str,
+    inventory: &Arc<Inventory>,
+    resources: Vec<Resource>,
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    commands: &mpsc::Sender<MonitorCommand>,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+) {
+    let name = config_map_name(node);
+    let observed = watch_named(
+        kube::Api::<ConfigMap>::namespaced(client.clone(), crate::k8s::deviceinfo::NAMESPACE),
+        &name,
+        format!("ConfigMap kube-system/{name}"),
+        stop.clone(),
+    );
+    let writer = DeviceInfoWriter {
+        client: client.clone(),
+        node: node.to_string(),
+        inventory: Arc::clone(inventory),
+        resources,
+        observed,
+        snapshots: snapshots.clone(),
+        usage: crate::changes::constant(Arc::default()),
+        assignments: crate::changes::constant(Arc::default()),
+        commands: commands.clone(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(writer.run(stop.clone()));
 }
 
 /// The DRA driver: serve kubelet's DRA API until SIGTERM/SIGINT.
@@ -55,6 +100,7 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
     serve_telemetry(&config, &heartbeat, status_rx, &metrics, &stop).await?;
     let NodeCore {
         inventory,
+        naming,
         tables,
         rules,
         monitor,
@@ -71,6 +117,16 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         commands.clone(),
         stop.clone(),
     ));
+    start_device_info(
+        &client,
+        &node,
+        &inventory,
+        naming.resources,
+        &snapshots,
+        &commands,
+        &metrics,
+        &stop,
+    );
     let mut monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
     let board = board_for(&config, &inventory);
     let cdi = CdiSettings {
