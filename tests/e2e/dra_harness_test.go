@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -218,6 +219,16 @@ func TestDRAPolicyConfinesANodesTokenToItsOwnSlices(t *testing.T) {
 	// A token of the account not bound to a pod carries no node.
 	_, err = unbound.ResourceV1().ResourceSlices().Create(ctx, ringSlice(own), metav1.CreateOptions{})
 	forbidden("creating a slice with a token bound to no pod", err)
+
+	// ConfigMaps: only the own node's device-info ConfigMap.
+	cms := plugin.CoreV1().ConfigMaps("kube-system")
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "mindx-dl-deviceinfo-" + own}}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("the plugin's token creating its own node's device-info ConfigMap: %v", err)
+	}
+	_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "mindx-dl-deviceinfo-" + other}}, metav1.CreateOptions{})
+	forbidden("creating another node's device-info ConfigMap", err)
+	_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns"}}, metav1.CreateOptions{})
+	forbidden("creating ConfigMap coredns", err)
 
 	// Refused by RBAC: what DRA mode never does.
 	_, err = plugin.ResourceV1().DeviceClasses().Create(ctx, &resourcev1.DeviceClass{ObjectMeta: metav1.ObjectMeta{Name: "mine"}}, metav1.CreateOptions{})
