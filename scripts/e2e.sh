@@ -64,14 +64,16 @@ mkdir -p "$bin"
 (
     cd tests/e2e
     # No DWARF/symbols: the kube-apiserver binary links much faster.
-    go build -ldflags='-s -w' -o "$bin/" ./cmd/devicemanager ./cmd/apiserver ./cmd/imagerun
+    go build -ldflags='-s -w' -o "$bin/" ./cmd/devicemanager ./cmd/apiserver ./cmd/imagerun \
+        ./cmd/dramanager ./cmd/scheduler
     unformatted=$(gofmt -l .)
     [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted" >&2; exit 1; }
     go vet ./...
     go test -count=1 ./internal/...   # the harness's own unit tests (no root, seconds)
     go test -c -ldflags='-s -w' -o "$bin/e2e.test" .
 )
-export E2E_DEVICEMANAGER_BIN="$bin/devicemanager" E2E_APISERVER_BIN="$bin/apiserver" E2E_IMAGERUN_BIN="$bin/imagerun"
+export E2E_DEVICEMANAGER_BIN="$bin/devicemanager" E2E_APISERVER_BIN="$bin/apiserver" E2E_IMAGERUN_BIN="$bin/imagerun" \
+    E2E_DRAMANAGER_BIN="$bin/dramanager" E2E_SCHEDULER_BIN="$bin/scheduler"
 
 if [ "${E2E_SKIP_CARGO:-0}" = 1 ]; then
     step "Rust plugin build skipped (E2E_SKIP_CARGO=1): its scenarios skip"
@@ -111,6 +113,7 @@ limit_for() {
         TestAPIServer*) echo 360 ;;
         TestClusterVolcanoNode*) echo 360 ;;
         TestClusterPluginRidesOut*) echo 300 ;;
+        TestDRANodeWithTheShippedOverlay) echo 480 ;;
         *) echo 300 ;;
     esac
 }

@@ -40,6 +40,12 @@ CHECKOV_VERSION=3.3.30
 # the validator ships; the admission policy from 1.30, where its API is GA.
 OVERLAY_K8S_VERSIONS=(1.26.0 1.37.0)
 POLICY_K8S_VERSIONS=(1.30.0 1.37.0)
+# DRA mode (overlays/dra): resource.k8s.io/v1 is served from 1.34.
+DRA_K8S_VERSIONS=(1.34.0 1.37.0)
+# Overlays of DRA mode: validated against DRA_K8S_VERSIONS only, and not in
+# the chart (docs/dra.md, "Deploying": one overlay, nothing to choose).
+DRA_OVERLAYS=(dra)
+is_dra() { local o; for o in "${DRA_OVERLAYS[@]}"; do [ "$o" = "$1" ] && return 0; done; return 1; }
 
 update=0
 case "${1:-}" in
@@ -208,6 +214,7 @@ render_chart() {
         fail "the chart with $* differs from $expected"
 }
 for name in "${overlays[@]}"; do
+    is_dra "$name" && continue
     if values=$("$venv/bin/python" scripts/chart.py values "deploy/overlays/$name"); then
         mapfile -t values <<< "$values"
         render_chart "$name" "$work/rendered/$name.yaml" "${values[@]}"
@@ -249,11 +256,24 @@ step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION (strict)"
 # Every overlay carries admission policies (admissionregistration.k8s.io/v1,
 # Kubernetes 1.30+); the oldest supported version gets them through the
 # before-1.30 component, which removes them.
+device_plugin_renders=()
+dra_renders=()
+for name in "${overlays[@]}"; do
+    if is_dra "$name"; then
+        dra_renders+=("$work/rendered/$name.yaml")
+    else
+        device_plugin_renders+=("$work/rendered/$name.yaml")
+    fi
+done
 for version in "${POLICY_K8S_VERSIONS[@]}"; do
-    validate "$version" "$work"/rendered/*.yaml "$work/components/privileged.yaml" \
+    validate "$version" "${device_plugin_renders[@]}" "$work/components/privileged.yaml" \
         "$work/components/volcano-annotation-guard.yaml" "${chart_renders[@]}" \
         "$work/chart/910-volcano+volcano-annotation-guard.yaml" &&
-        echo "Kubernetes $version: ${#overlays[@]} overlays, the chart's renders of them, the privileged and annotation-guard components valid"
+        echo "Kubernetes $version: ${#device_plugin_renders[@]} device-plugin overlays, the chart's renders of them, the privileged and annotation-guard components valid"
+done
+for version in "${DRA_K8S_VERSIONS[@]}"; do
+    validate "$version" "${dra_renders[@]}" &&
+        echo "Kubernetes $version: ${#dra_renders[@]} DRA overlay(s) valid"
 done
 for version in "${OVERLAY_K8S_VERSIONS[@]}"; do
     validate "$version" "$work/components/before-1.30.yaml" "$work/chart/910-volcano+before-1.30.yaml" \

@@ -17,6 +17,9 @@ import (
 type Binaries struct {
 	// DeviceManager and APIServer are the Go harnesses (cmd/...).
 	DeviceManager, APIServer string
+	// DRAManager and Scheduler are the DRA scenarios' harnesses
+	// (cmd/dramanager, cmd/scheduler).
+	DRAManager, Scheduler string
 	// Plugin, Sim and DCMILib come from the Rust build; empty when absent.
 	Plugin, Sim, DCMILib string
 }
@@ -35,8 +38,9 @@ func RemoveBuilt() {
 	}
 }
 
-// Find locates the binaries: E2E_DEVICEMANAGER_BIN / E2E_APISERVER_BIN, else
-// it builds cmd/devicemanager and cmd/apiserver into a temp dir once per test
+// Find locates the binaries: E2E_DEVICEMANAGER_BIN / E2E_APISERVER_BIN /
+// E2E_DRAMANAGER_BIN / E2E_SCHEDULER_BIN, else it builds cmd/devicemanager,
+// cmd/apiserver, cmd/dramanager and cmd/scheduler into a temp dir once per test
 // binary; E2E_PLUGIN_BIN / E2E_SIM_BIN / E2E_DCMI_LIB, else
 // $CARGO_TARGET_DIR/debug (default $HOME/.cache/ascend-device-plugin/target);
 // none of the Rust ones when E2E_NO_PLUGIN=1.
@@ -49,7 +53,9 @@ func find() (Binaries, error) {
 	var b Binaries
 	b.DeviceManager = os.Getenv("E2E_DEVICEMANAGER_BIN")
 	b.APIServer = os.Getenv("E2E_APISERVER_BIN")
-	if b.DeviceManager == "" || b.APIServer == "" {
+	b.DRAManager = os.Getenv("E2E_DRAMANAGER_BIN")
+	b.Scheduler = os.Getenv("E2E_SCHEDULER_BIN")
+	if b.DeviceManager == "" || b.APIServer == "" || b.DRAManager == "" || b.Scheduler == "" {
 		dir, err := buildHarnesses()
 		if err != nil {
 			return b, err
@@ -59,6 +65,12 @@ func find() (Binaries, error) {
 		}
 		if b.APIServer == "" {
 			b.APIServer = filepath.Join(dir, "apiserver")
+		}
+		if b.DRAManager == "" {
+			b.DRAManager = filepath.Join(dir, "dramanager")
+		}
+		if b.Scheduler == "" {
+			b.Scheduler = filepath.Join(dir, "scheduler")
 		}
 	}
 	if os.Getenv("E2E_NO_PLUGIN") == "1" {
@@ -88,7 +100,7 @@ func existing(explicit, fallback string) string {
 	return ""
 }
 
-// buildHarnesses builds cmd/devicemanager and cmd/apiserver (module root is
+// buildHarnesses builds the cmd/ harnesses but imagerun (module root is
 // two levels up from this package's directory at test time: the test runs
 // in tests/e2e).
 func buildHarnesses() (string, error) {
@@ -97,7 +109,7 @@ func buildHarnesses() (string, error) {
 		return "", err
 	}
 	builtDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/devicemanager", "./cmd/apiserver")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/devicemanager", "./cmd/apiserver", "./cmd/dramanager", "./cmd/scheduler")
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -41,6 +41,9 @@ type ControlPlane struct {
 	Policies bool `json:"-"`
 
 	dir, etcdURL, bin string
+	// account is -service-account (empty: the harness's default, the
+	// device-plugin mode's ServiceAccount).
+	account string
 }
 
 // Window is a span of time.
@@ -70,7 +73,7 @@ func ShippedRBAC(t testing.TB) string {
 // the API server is ready.
 func StartControlPlane(t testing.TB, rbac string) *ControlPlane {
 	t.Helper()
-	return startControlPlane(t, rbac, false)
+	return startControlPlane(t, rbac, false, "")
 }
 
 // StartControlPlaneWithPolicies is StartControlPlane that also applies the
@@ -78,10 +81,18 @@ func StartControlPlane(t testing.TB, rbac string) *ControlPlane {
 // the plugin then needs a pod-bound token (BoundKubeconfig).
 func StartControlPlaneWithPolicies(t testing.TB, rbac string) *ControlPlane {
 	t.Helper()
-	return startControlPlane(t, rbac, true)
+	return startControlPlane(t, rbac, true, "")
 }
 
-func startControlPlane(t testing.TB, rbac string, policies bool) *ControlPlane {
+// StartControlPlaneWithPoliciesFor is StartControlPlaneWithPolicies whose
+// sa.kubeconfig, PluginPod and MintToken are of ServiceAccount account
+// (namespace/name), such as DRA mode's.
+func StartControlPlaneWithPoliciesFor(t testing.TB, rbac, account string) *ControlPlane {
+	t.Helper()
+	return startControlPlane(t, rbac, true, account)
+}
+
+func startControlPlane(t testing.TB, rbac string, policies bool, account string) *ControlPlane {
 	t.Helper()
 	b, err := Find()
 	if err != nil {
@@ -102,7 +113,7 @@ func startControlPlane(t testing.TB, rbac string, policies bool) *ControlPlane {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cp := &ControlPlane{RBAC: rbac, Policies: policies, dir: dir, bin: b.APIServer}
+	cp := &ControlPlane{RBAC: rbac, Policies: policies, dir: dir, bin: b.APIServer, account: account}
 	cp.Etcd = Start(t, "etcd", filepath.Join(dir, "etcd.log"), nil, b.APIServer, "-etcd-only", "-dir", state)
 	var etcd struct {
 		URL string `json:"url"`
@@ -127,6 +138,9 @@ func (cp *ControlPlane) StartAPIServer(t testing.TB) {
 	args := []string{"-dir", state, "-etcd", cp.etcdURL, "-rbac", cp.RBAC}
 	if cp.Policies {
 		args = append(args, "-policies")
+	}
+	if cp.account != "" {
+		args = append(args, "-service-account", cp.account)
 	}
 	cp.Proc = Start(t, "apiserver", filepath.Join(cp.dir, "apiserver.log"), nil, append([]string{cp.bin}, args...)...)
 	// Only the JSON fields are decoded: the processes and paths stay.
