@@ -148,6 +148,7 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         node: node.clone(),
         inventory: Arc::clone(&inventory),
         board,
+        partitions: flags.vnpu_partitions,
         snapshots: snapshots.clone(),
     };
     tokio::spawn(publisher.run(stop.clone()));

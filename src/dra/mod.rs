@@ -8,6 +8,7 @@
 pub mod cdi;
 pub mod checkpoint;
 pub mod devices;
+pub mod partition;
 pub mod prepare;
 pub mod server;
 pub mod service;
