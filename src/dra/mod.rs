@@ -13,6 +13,7 @@ pub mod prepare;
 pub mod server;
 pub mod service;
 pub mod slices;
+pub mod vnpu;
 
 /// The driver name: Huawei's, so their claims and classes keep working.
 pub const DRIVER: &str = "npu.huawei.com";

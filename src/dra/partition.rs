@@ -91,11 +91,11 @@ pub fn fits(chip: &Chip, share: Share) -> u32 {
     }
 }
 
-/// Whether `chip` is published with partitions: its family has templates,
-/// its AI cores are known and it holds no pre-created vNPU (whose share
-/// the counters would not know).
+/// Whether `chip` is published with partitions: its family has templates
+/// and its AI cores are known. With partitions on, the driver owns the
+/// chip's vNPUs (it destroys those no prepared claim holds at start).
 pub fn partitionable(chip: &Chip) -> bool {
-    !templates(chip.family).is_empty() && chip.aicore > 0 && chip.vnpus.is_empty()
+    !templates(chip.family).is_empty() && chip.aicore > 0
 }
 
 /// `npu-<phy>-<template>-<n>`: the template in lower case with `_` as `-`

@@ -51,14 +51,15 @@ fn only_our_drivers_results_are_taken_with_base_request_names() {
             result("npus/ring", DRIVER, "node-a", "npu-2", false),
         ],
     );
-    let chosen = choose(&c, "u", "node-a", &node()).unwrap();
+    let chosen = choose(&c, "u", "node-a", &node(), false).unwrap();
     assert_eq!(
         chosen,
         [Chosen {
             request: "npus".into(),
             device: "npu-2".into(),
             phy_id: 2,
-            admin_access: false
+            admin_access: false,
+            template: None,
         }]
     );
 }
@@ -66,11 +67,11 @@ fn only_our_drivers_results_are_taken_with_base_request_names() {
 #[test]
 fn a_result_naming_another_pool_or_a_missing_chip_is_refused() {
     let other_pool = claim("u", vec![result("a", DRIVER, "node-b", "npu-1", false)]);
-    let error = choose(&other_pool, "u", "node-a", &node()).unwrap_err();
+    let error = choose(&other_pool, "u", "node-a", &node(), false).unwrap_err();
     assert!(error.contains("node-b"), "{error}");
     let missing = claim("u", vec![result("a", DRIVER, "node-a", "npu-7", false)]);
     assert!(
-        choose(&missing, "u", "node-a", &node())
+        choose(&missing, "u", "node-a", &node(), false)
             .unwrap_err()
             .contains("npu-7")
     );
@@ -78,21 +79,21 @@ fn a_result_naming_another_pool_or_a_missing_chip_is_refused() {
         "u",
         vec![result("a", DRIVER, "node-a", "Ascend910-1", false)],
     );
-    assert!(choose(&garbage, "u", "node-a", &node()).is_err());
+    assert!(choose(&garbage, "u", "node-a", &node(), false).is_err());
 }
 
 #[test]
 fn an_unallocated_claim_or_another_uid_is_refused() {
     let c = claim("u", vec![]);
     assert!(
-        choose(&c, "v", "node-a", &node())
+        choose(&c, "v", "node-a", &node(), false)
             .unwrap_err()
             .contains("UID")
     );
     let mut bare = ResourceClaim::default();
     bare.metadata.uid = Some("u".into());
     assert!(
-        choose(&bare, "u", "node-a", &node())
+        choose(&bare, "u", "node-a", &node(), false)
             .unwrap_err()
             .contains("not allocated")
     );
@@ -109,16 +110,23 @@ fn prepared(device: &str, admin: bool) -> PreparedClaim {
             device: device.into(),
             cdi_ids: Vec::new(),
             admin_access: admin,
+            vnpu: parse_partition(device, Family::Ascend910B).map(|(phy, template)| VnpuRecord {
+                phy_id: phy,
+                template: template.into(),
+                vdev_id: Some(100),
+            }),
         }],
     }
 }
 
 fn want(device: &str, admin: bool) -> Chosen {
+    let partition = parse_partition(device, Family::Ascend910B);
     Chosen {
         request: "a".into(),
         device: device.into(),
-        phy_id: phy_of(device).unwrap(),
+        phy_id: partition.map_or_else(|| phy_of(device).unwrap(), |(phy, _)| phy),
         admin_access: admin,
+        template: partition.map(|(_, template)| template),
     }
 }
 
@@ -148,23 +156,88 @@ fn each_chip_gets_its_own_cdi_id_and_the_env_of_its_request_only() {
             device: "npu-0".into(),
             phy_id: 0,
             admin_access: false,
+            template: None,
         },
         Chosen {
             request: "a".into(),
             device: "npu-1".into(),
             phy_id: 1,
             admin_access: false,
+            template: None,
         },
         Chosen {
             request: "b".into(),
             device: "npu-3".into(),
             phy_id: 3,
             admin_access: false,
+            template: None,
         },
     ];
-    let (grants, devices) = plan("u", "node-a", &chosen);
+    let (grants, devices) = plan("u", "node-a", &chosen, &BTreeMap::new());
     assert_eq!(grants[0].request_chips, [0, 1]);
     assert_eq!(grants[2].request_chips, [3]);
     assert_eq!(devices[2].cdi_ids, ["k8s.npu.huawei.com/claim=u-npu-3"]);
     assert!(devices.iter().all(|d| d.cdi_ids.len() == 1));
+}
+
+#[test]
+fn a_partition_device_is_chosen_with_its_chip_and_template_only_when_partitions_are_on() {
+    let c = claim(
+        "u",
+        vec![result("a", DRIVER, "node-a", "npu-2-vir05-1c-16g-1", false)],
+    );
+    let chosen = choose(&c, "u", "node-a", &node(), true).unwrap();
+    assert_eq!(chosen[0].phy_id, 2);
+    assert_eq!(chosen[0].template, Some("vir05_1c_16g"));
+    let error = choose(&c, "u", "node-a", &node(), false).unwrap_err();
+    assert!(error.contains("npu-2-vir05-1c-16g-1"), "{error}");
+    let off_node = claim(
+        "u",
+        vec![result("a", DRIVER, "node-a", "npu-9-vir05-1c-16g-1", false)],
+    );
+    let error = choose(&off_node, "u", "node-a", &node(), true).unwrap_err();
+    assert!(error.contains("npu-9-vir05-1c-16g-1"), "{error}");
+    let foreign = claim(
+        "u",
+        vec![result("a", DRIVER, "node-a", "npu-2-vir02-0", false)],
+    );
+    assert!(
+        choose(&foreign, "u", "node-a", &node(), true).is_err(),
+        "a 310P template on 910B"
+    );
+}
+
+#[test]
+fn a_whole_chip_and_a_vnpu_on_it_never_go_to_two_claims() {
+    let mut claims = Claims::default();
+    claims
+        .claims
+        .insert("held".into(), prepared("npu-1-vir05-1c-16g-0", false));
+    let error = conflict(&claims, "new", &[want("npu-1", false)]).unwrap();
+    assert!(error.contains("npu-1"), "{error}");
+    // Two slices of one chip are what partitions are for.
+    assert!(conflict(&claims, "new", &[want("npu-1-vir05-1c-16g-1", false)]).is_none());
+    assert!(conflict(&claims, "new", &[want("npu-1-vir05-1c-16g-0", false)]).is_some());
+    assert!(conflict(&claims, "new", &[want("npu-2-vir05-1c-16g-0", false)]).is_none());
+    let mut whole = Claims::default();
+    whole.claims.insert("held".into(), prepared("npu-1", false));
+    assert!(conflict(&whole, "new", &[want("npu-1-vir05-1c-16g-0", false)]).is_some());
+}
+
+#[test]
+fn a_vnpus_cdi_grant_carries_its_vdev_id_and_its_request_lists_vdev_ids() {
+    let chosen = [want("npu-1-vir05-1c-16g-0", false), want("npu-2", false)];
+    let (grants, devices) = plan("u", "node-a", &chosen, &BTreeMap::new());
+    assert_eq!(grants[0].vdev_id, None);
+    assert_eq!(devices[0].vnpu.as_ref().unwrap().vdev_id, None);
+    let vdevs: BTreeMap<String, u32> = [("npu-1-vir05-1c-16g-0".to_string(), 104)].into();
+    let (grants, devices) = plan("u", "node-a", &chosen, &vdevs);
+    assert_eq!(grants[0].vdev_id, Some(104));
+    assert_eq!(grants[0].request_chips, [2, 104]);
+    assert_eq!(grants[1].vdev_id, None);
+    assert_eq!(devices[0].vnpu.as_ref().unwrap().vdev_id, Some(104));
+    assert_eq!(
+        devices[0].cdi_ids,
+        ["k8s.npu.huawei.com/claim=u-npu-1-vir05-1c-16g-0"]
+    );
 }
