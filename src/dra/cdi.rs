@@ -268,3 +268,73 @@ pub fn claims_on_disk(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn grants() -> Vec<ChipGrant> {
+        vec![
+            ChipGrant {
+                phy_id: 1,
+                device: "npu-1-vir02-0".into(),
+                vdev_id: Some(104),
+                request_chips: vec![104],
+            },
+            ChipGrant {
+                phy_id: 2,
+                device: "npu-2".into(),
+                vdev_id: None,
+                request_chips: vec![2],
+            },
+        ]
+    }
+
+    #[test]
+    fn a_vnpu_is_its_vdavinci_node_seen_as_davinci_and_a_chip_its_davinci_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = CdiSettings {
+            dir: dir.path().join("cdi"),
+            dev_root: dir.path().to_path_buf(),
+            ascend_docker: false,
+        };
+        let spec = spec_for(&settings, Family::Ascend310P, "u", &grants());
+        let vnpu = &spec.devices[0];
+        assert_eq!(vnpu.name, "u-npu-1-vir02-0");
+        let node = &vnpu.container_edits.device_nodes[0];
+        assert_eq!(node.path, "/dev/davinci104");
+        let host = dir.path().join("vdavinci104").display().to_string();
+        assert_eq!(node.host_path.as_deref(), Some(host.as_str()));
+        assert!(vnpu.container_edits.env.is_empty());
+        let chip = &spec.devices[1];
+        assert_eq!(chip.name, "u-npu-2");
+        assert_eq!(chip.container_edits.device_nodes[0].path, "/dev/davinci2");
+    }
+
+    #[test]
+    fn under_ascend_docker_a_vnpu_is_its_vdev_id_marked_virtual() {
+        let settings = CdiSettings {
+            dir: PathBuf::from("cdi"),
+            dev_root: PathBuf::from("dev"),
+            ascend_docker: true,
+        };
+        let spec = spec_for(&settings, Family::Ascend310P, "u", &grants());
+        assert_eq!(
+            spec.devices[0].container_edits.env,
+            [
+                "ASCEND_VISIBLE_DEVICES=104",
+                "ASCEND_RUNTIME_OPTIONS=VIRTUAL"
+            ]
+        );
+        assert_eq!(
+            spec.devices[1].container_edits.env,
+            ["ASCEND_VISIBLE_DEVICES=2"]
+        );
+        assert!(
+            spec.devices
+                .iter()
+                .all(|d| d.container_edits.device_nodes.is_empty())
+        );
+    }
+}

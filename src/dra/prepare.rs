@@ -21,9 +21,9 @@ use super::DRIVER;
 use super::cdi::{self, CdiSettings, ChipGrant};
 use super::checkpoint::{self, Claims, PrepareState, PreparedClaim, PreparedDevice, VnpuRecord};
 use super::devices::phy_of;
-use super::partition::{parse_partition, partitionable};
+use super::partition::{fits, parse_partition, partition_name, partitionable, share};
 use super::vnpu::VnpuControl;
-use crate::device::model::Inventory;
+use crate::device::model::{Chip, Inventory};
 
 /// A claim as kubelet names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,16 @@ pub fn choose(
             None => (phy_of(&result.device), None),
         };
         let phy_id = phy_id
-            .filter(|phy| inventory.chip_by_phy(*phy).is_some())
+            .filter(|phy| {
+                let chip = inventory.chip_by_phy(*phy);
+                match (chip, template) {
+                    (Some(chip), Some(template)) => {
+                        published_partition(chip, template, &result.device)
+                    }
+                    (chip, None) => chip.is_some(),
+                    (None, Some(_)) => false,
+                }
+            })
             .ok_or_else(|| format!("device {:?} does not exist on this node", result.device))?;
         let request = result
             .request
@@ -140,6 +149,15 @@ pub fn choose(
         });
     }
     Ok(chosen)
+}
+
+/// Whether `name` is one of the template devices published for `chip`
+/// (the index within what fits on the chip).
+fn published_partition(chip: &Chip, template: &str, name: &str) -> bool {
+    partitionable(chip)
+        && share(chip, template).is_some_and(|s| {
+            (0..fits(chip, s)).any(|i| partition_name(chip.phy_id, template, i) == name)
+        })
 }
 
 /// The chip a prepared device sits on.

@@ -184,12 +184,19 @@ fn each_chip_gets_its_own_cdi_id_and_the_env_of_its_request_only() {
 fn a_partition_device_is_chosen_with_its_chip_and_template_only_when_partitions_are_on() {
     let c = claim(
         "u",
-        vec![result("a", DRIVER, "node-a", "npu-2-vir05-1c-16g-1", false)],
+        vec![result("a", DRIVER, "node-a", "npu-2-vir05-1c-16g-0", false)],
     );
     let chosen = choose(&c, "u", "node-a", &node(), true).unwrap();
     assert_eq!(chosen[0].phy_id, 2);
     assert_eq!(chosen[0].template, Some("vir05_1c_16g"));
     let error = choose(&c, "u", "node-a", &node(), false).unwrap_err();
+    assert!(error.contains("npu-2-vir05-1c-16g-0"), "{error}");
+    // The fixture's chips have 8 AI cores: one 5-core slice each, never two.
+    let beyond = claim(
+        "u",
+        vec![result("a", DRIVER, "node-a", "npu-2-vir05-1c-16g-1", false)],
+    );
+    let error = choose(&beyond, "u", "node-a", &node(), true).unwrap_err();
     assert!(error.contains("npu-2-vir05-1c-16g-1"), "{error}");
     let off_node = claim(
         "u",
