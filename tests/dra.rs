@@ -872,3 +872,61 @@ async fn without_the_flag_a_partition_device_is_refused_and_nothing_created() {
     assert!(answer.error.contains("npu-1-vir02-0"), "{}", answer.error);
     assert_eq!(sim_vnpus(&node), before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_on_a_partitioned_chip_taints_and_reports_its_slices_too() {
+    let node = DraNode::start_with("310p-duo-vnpu", &["--vnpu-partitions"]).await;
+    whole_pool(&node).await;
+    let mut stream = DraResourceHealthClient::new(node.channel(node.dra_socket()).await)
+        .node_watch_resources(health::NodeWatchResourcesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    let reported = |report: &health::NodeWatchResourcesResponse, name: &str| {
+        report
+            .devices
+            .iter()
+            .find(|d| d.device.as_ref().unwrap().device_name == name)
+            .map(|d| d.health)
+    };
+    assert_eq!(
+        reported(&first, "npu-1-vir04-1"),
+        Some(health::HealthStatus::Healthy as i32)
+    );
+    support::sim(
+        &node.path("sim/state.json"),
+        &["fault", "raise", "--phy", "1", "--code", "80E01801"],
+    );
+    eventually("npu-1's slices tainted", || {
+        let devices = pool_devices(&whole_pool_now(&node)?);
+        let part = devices.iter().find(|d| d["name"] == "npu-1-vir04-1")?;
+        (part["taints"][0]["key"] == "npu.huawei.com/unhealthy").then_some(())
+    })
+    .await;
+    loop {
+        let report = stream.message().await.unwrap().unwrap();
+        if reported(&report, "npu-1-vir04-1") == Some(health::HealthStatus::Unhealthy as i32) {
+            assert_eq!(
+                reported(&report, "npu-0-vir04-1"),
+                Some(health::HealthStatus::Healthy as i32)
+            );
+            break;
+        }
+    }
+}
+
+/// The pool's slices if every one of the newest generation is there.
+fn whole_pool_now(node: &DraNode) -> Option<Vec<Value>> {
+    let slices = node.slices();
+    let newest = slices
+        .iter()
+        .filter_map(|s| s["spec"]["pool"]["generation"].as_u64())
+        .max()?;
+    let current: Vec<Value> = slices
+        .into_iter()
+        .filter(|s| s["spec"]["pool"]["generation"].as_u64() == Some(newest))
+        .collect();
+    let count = current.first()?["spec"]["pool"]["resourceSliceCount"].as_u64()?;
+    (current.len() as u64 == count).then_some(current)
+}

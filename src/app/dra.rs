@@ -171,6 +171,7 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         inventory,
         pool: node,
         snapshots,
+        partitions: flags.vnpu_partitions,
         serving: stop.clone(),
     };
     let registration = RegistrationService {
