@@ -930,3 +930,24 @@ fn whole_pool_now(node: &DraNode) -> Option<Vec<Value>> {
     let count = current.first()?["spec"]["pool"]["resourceSliceCount"].as_u64()?;
     (current.len() as u64 == count).then_some(current)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vnpu_whose_claim_a_new_boot_forgot_is_destroyed_at_start() {
+    let mut node = DraNode::start_with("910b-16", &["--vnpu-partitions"]).await;
+    node.claim(
+        "slice",
+        "uid-slice",
+        &[("a", "npu.huawei.com", "node-a", "npu-0-vir03-1c-8g-5")],
+    );
+    let mut client = node.plugin().await;
+    let answer = &prepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await["uid-slice"];
+    assert_eq!(answer.error, "");
+    assert_eq!(sim_vnpus(&node)[&0].len(), 1);
+    node.stop();
+    // The checkpoint of another boot is discarded; the vNPU (here still in
+    // the simulator) belongs to no claim.
+    std::fs::write(node.path("boot_id"), "boot-2\n").unwrap();
+    node.spawn(&[]);
+    node.plugin().await;
+    assert!(sim_vnpus(&node).is_empty(), "{:?}", sim_vnpus(&node));
+}
