@@ -248,3 +248,121 @@ fn a_vnpus_cdi_grant_carries_its_vdev_id_and_its_request_lists_vdev_ids() {
         ["k8s.npu.huawei.com/claim=u-npu-1-vir05-1c-16g-0"]
     );
 }
+
+/// Answers every GET with one claim.
+#[derive(Debug)]
+struct OneClaim(ResourceClaim);
+
+impl ClaimSource for OneClaim {
+    fn get<'a>(
+        &'a self,
+        _namespace: &'a str,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<ResourceClaim, String>> {
+        let claim = self.0.clone();
+        Box::pin(async move { Ok(claim) })
+    }
+}
+
+/// vNPUs in memory; destroys fail once `destroys_left` is used up.
+#[derive(Debug, Default)]
+struct FakeVnpus {
+    live: std::sync::Mutex<BTreeSet<(u32, u32)>>,
+    destroys_left: std::sync::atomic::AtomicUsize,
+}
+
+impl VnpuControl for FakeVnpus {
+    fn create<'a>(&'a self, phy: u32, _template: &'a str) -> BoxFuture<'a, Result<u32, String>> {
+        let mut live = self.live.lock().unwrap();
+        let vdev = 100 + u32::try_from(live.len()).unwrap();
+        live.insert((phy, vdev));
+        Box::pin(async move { Ok(vdev) })
+    }
+
+    fn destroy(&self, phy: u32, vdev: u32) -> BoxFuture<'_, Result<(), String>> {
+        use std::sync::atomic::Ordering;
+        let allowed = self
+            .destroys_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let result = if allowed {
+            self.live.lock().unwrap().remove(&(phy, vdev));
+            Ok(())
+        } else {
+            Err(format!("cannot destroy vNPU {vdev} on chip {phy}: busy"))
+        };
+        Box::pin(async move { result })
+    }
+
+    fn list(&self, phy: u32) -> BoxFuture<'_, Result<Vec<u32>, String>> {
+        let ids = self
+            .live
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| *p == phy)
+            .map(|(_, v)| *v)
+            .collect();
+        Box::pin(async move { Ok(ids) })
+    }
+}
+
+#[tokio::test]
+async fn an_unprepare_that_cannot_destroy_every_vnpu_keeps_the_rest_for_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chip310 = chip(0, Family::Ascend310P);
+    chip310.memory_mb = Some(24 << 10);
+    let c = claim(
+        "u",
+        vec![
+            result("a", DRIVER, "node-a", "npu-0-vir02-0", false),
+            result("a", DRIVER, "node-a", "npu-0-vir02-1", false),
+        ],
+    );
+    let vnpus = Arc::new(FakeVnpus::default());
+    let preparer = Preparer::open(
+        "node-a".into(),
+        Arc::new(inventory(vec![chip310])),
+        CdiSettings {
+            dir: dir.path().join("cdi"),
+            dev_root: dir.path().join("dev"),
+            ascend_docker: false,
+        },
+        dir.path().join("state"),
+        "boot",
+        Arc::new(OneClaim(c)),
+    )
+    .unwrap()
+    .with_vnpus(vnpus.clone(), true);
+    let claim = ClaimRef {
+        namespace: "ml".into(),
+        uid: "u".into(),
+        name: "c".into(),
+    };
+    let devices = preparer.prepare(&claim).await.unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(vnpus.live.lock().unwrap().len(), 2);
+
+    vnpus
+        .destroys_left
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let error = preparer.unprepare("u").await.unwrap_err();
+    assert!(error.contains("busy"), "{error}");
+    assert_eq!(vnpus.live.lock().unwrap().len(), 1);
+    let kept = preparer.prepared().await;
+    let left: Vec<_> = kept.claims["u"]
+        .devices
+        .iter()
+        .filter_map(|d| d.vnpu.as_ref()?.vdev_id)
+        .collect();
+    assert_eq!(left.len(), 1, "only the vNPU still there is remembered");
+    assert!(cdi::spec_path(&dir.path().join("cdi"), "u").exists());
+
+    vnpus
+        .destroys_left
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    preparer.unprepare("u").await.unwrap();
+    assert!(vnpus.live.lock().unwrap().is_empty());
+    assert!(preparer.prepared().await.claims.is_empty());
+    assert!(!cdi::spec_path(&dir.path().join("cdi"), "u").exists());
+}
