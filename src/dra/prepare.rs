@@ -421,7 +421,11 @@ impl Preparer {
         record.devices = devices.clone();
         record.state = PrepareState::PrepareCompleted;
         claims.claims.insert(claim.uid.clone(), record);
-        self.persist(&mut claims, &claim.uid)?;
+        if let Err(error) = checkpoint::store(&self.checkpoint_dir, &claims) {
+            return Err(self
+                .abandon(&mut claims, &claim.uid, error.to_string())
+                .await);
+        }
         tracing::info!(claim = %claim.uid, devices = devices.len(), "claim prepared");
         Ok(devices)
     }

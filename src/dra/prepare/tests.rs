@@ -366,3 +366,49 @@ async fn an_unprepare_that_cannot_destroy_every_vnpu_keeps_the_rest_for_a_retry(
     assert!(preparer.prepared().await.claims.is_empty());
     assert!(!cdi::spec_path(&dir.path().join("cdi"), "u").exists());
 }
+
+#[tokio::test]
+async fn a_prepare_whose_cdi_spec_cannot_be_written_destroys_the_vnpus_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the CDI directory should be: the spec cannot be written.
+    let blocked = dir.path().join("cdi");
+    std::fs::write(&blocked, "").unwrap();
+    let mut chip310 = chip(0, Family::Ascend310P);
+    chip310.memory_mb = Some(24 << 10);
+    let c = claim(
+        "u",
+        vec![result("a", DRIVER, "node-a", "npu-0-vir04-1", false)],
+    );
+    let vnpus = Arc::new(FakeVnpus::default());
+    vnpus
+        .destroys_left
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    let preparer = Preparer::open(
+        "node-a".into(),
+        Arc::new(inventory(vec![chip310])),
+        CdiSettings {
+            dir: blocked.clone(),
+            dev_root: dir.path().join("dev"),
+            ascend_docker: false,
+        },
+        dir.path().join("state"),
+        "boot",
+        Arc::new(OneClaim(c)),
+    )
+    .unwrap()
+    .with_vnpus(vnpus.clone(), true);
+    let claim = ClaimRef {
+        namespace: "ml".into(),
+        uid: "u".into(),
+        name: "c".into(),
+    };
+    let error = preparer.prepare(&claim).await.unwrap_err();
+    assert!(error.contains("CDI spec"), "{error}");
+    assert!(
+        vnpus.live.lock().unwrap().is_empty(),
+        "the vNPU is destroyed"
+    );
+    assert!(preparer.prepared().await.claims.is_empty());
+    let (on_disk, _) = checkpoint::load(&dir.path().join("state"), "boot").unwrap();
+    assert!(on_disk.claims.is_empty(), "nor is it in the checkpoint");
+}
