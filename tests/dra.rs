@@ -32,11 +32,17 @@ struct DraNode {
     dir: tempfile::TempDir,
     api: FakeApi,
     topology: String,
+    /// Flags every start of the driver gets.
+    flags: Vec<String>,
     child: Option<Child>,
 }
 
 impl DraNode {
     async fn start(topology: &str) -> DraNode {
+        Self::start_with(topology, &[]).await
+    }
+
+    async fn start_with(topology: &str, flags: &[&str]) -> DraNode {
         let dir = support::private_dir();
         let api = FakeApi::start().await;
         api.put(
@@ -57,6 +63,7 @@ impl DraNode {
             dir,
             api,
             topology: topology.into(),
+            flags: flags.iter().map(|f| (*f).to_string()).collect(),
             child: None,
         };
         node.spawn(&[]);
@@ -86,6 +93,7 @@ impl DraNode {
             .arg(format!("--registry-dir={}", p("registry")))
             .arg(format!("--cdi-dir={}", p("cdi")))
             .arg(format!("--boot-id-file={}", p("boot_id")))
+            .args(&self.flags)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.path("driver.stderr")).unwrap());
@@ -624,4 +632,322 @@ async fn a_chip_an_operator_separates_in_the_device_info_configmap_is_tainted() 
             assert!(device["taints"].is_null(), "npu-{i} is not separated");
         }
     }
+}
+
+/// The vNPUs the simulator holds, by chip phy id: `(vdev id, template)`.
+fn sim_vnpus(node: &DraNode) -> std::collections::BTreeMap<u64, Vec<(u64, String)>> {
+    let path = node.path("sim/state.json.vnpu.json");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Default::default();
+    };
+    let store: Value = serde_json::from_str(&text).unwrap();
+    store["chips"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(phy, vnpus)| {
+            let list = vnpus
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    (
+                        v["vdev_id"].as_u64().unwrap(),
+                        v["template"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            (phy.parse().unwrap(), list)
+        })
+        .filter(|(_, list): &(u64, Vec<_>)| !list.is_empty())
+        .collect()
+}
+
+/// Every slice of the pool once all `resourceSliceCount` of them are there.
+async fn whole_pool(node: &DraNode) -> Vec<Value> {
+    eventually("every slice of the pool", || {
+        let slices = node.slices();
+        let count = slices.first()?["spec"]["pool"]["resourceSliceCount"].as_u64()?;
+        let complete = slices.len() as u64 == count
+            && slices
+                .iter()
+                .all(|s| s["spec"]["pool"]["resourceSliceCount"].as_u64() == Some(count));
+        complete.then_some(slices)
+    })
+    .await
+}
+
+fn pool_devices(slices: &[Value]) -> Vec<Value> {
+    slices
+        .iter()
+        .flat_map(|s| s["spec"]["devices"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn counter_sets(slices: &[Value]) -> Vec<Value> {
+    slices
+        .iter()
+        .flat_map(|s| {
+            s["spec"]["sharedCounters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_310p_slice_is_one_vnpu_of_its_template_named_by_cdi_and_destroyed_at_unprepare() {
+    let node = DraNode::start_with("310p-duo-vnpu", &["--vnpu-partitions"]).await;
+    let slices = whole_pool(&node).await;
+    let sets = counter_sets(&slices);
+    assert_eq!(sets.len(), 4, "one counter set per chip: {sets:?}");
+    let set = sets.iter().find(|s| s["name"] == "npu-1").unwrap();
+    assert_eq!(set["counters"]["aicore"]["value"], "8");
+    assert_eq!(set["counters"]["memory"]["value"], "24Gi");
+    for slice in &slices {
+        let has_sets = slice["spec"]["sharedCounters"].is_array();
+        let devices = slice["spec"]["devices"].as_array().map_or(0, Vec::len);
+        assert!(
+            !(has_sets && devices > 0),
+            "counters and devices in one slice"
+        );
+        assert!(devices <= 64);
+    }
+    let devices = pool_devices(&slices);
+    let named = |name: &str| devices.iter().find(|d| d["name"] == name).cloned();
+    let whole = named("npu-1").unwrap();
+    assert_eq!(whole["consumesCounters"][0]["counterSet"], "npu-1");
+    assert_eq!(
+        whole["consumesCounters"][0]["counters"]["aicore"]["value"],
+        "8"
+    );
+    let part = named("npu-1-vir02-1c-3").unwrap();
+    assert_eq!(part["attributes"]["type"]["string"], "vnpu");
+    assert_eq!(part["attributes"]["vnpuTemplate"]["string"], "vir02_1c");
+    assert_eq!(part["consumesCounters"][0]["counterSet"], "npu-1");
+    assert_eq!(
+        part["consumesCounters"][0]["counters"]["aicore"]["value"],
+        "2"
+    );
+    assert_eq!(
+        part["consumesCounters"][0]["counters"]["memory"]["value"],
+        "6Gi"
+    );
+    assert!(
+        named("npu-1-vir02-1c-4").is_none(),
+        "four 2-core slices fit, not five"
+    );
+    // The topology's static vNPUs belong to no claim: the driver removed them.
+    eventually("the unclaimed vNPUs destroyed", || {
+        sim_vnpus(&node).is_empty().then_some(())
+    })
+    .await;
+
+    node.claim(
+        "slice",
+        "uid-slice",
+        &[("a", "npu.huawei.com", "node-a", "npu-1-vir02-1c-3")],
+    );
+    let mut client = node.plugin().await;
+    let answer = &prepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await["uid-slice"];
+    assert_eq!(answer.error, "");
+    let vnpus = sim_vnpus(&node);
+    let on_chip: Vec<_> = vnpus.values().flatten().collect();
+    assert_eq!(on_chip.len(), 1, "{vnpus:?}");
+    assert_eq!(vnpus[&1][0].1, "vir02_1c");
+    let vdev = vnpus[&1][0].0;
+    assert_eq!(
+        answer.devices[0].cdi_device_ids,
+        ["k8s.npu.huawei.com/claim=uid-slice-npu-1-vir02-1c-3"]
+    );
+    let spec = node.cdi_spec("uid-slice").unwrap();
+    let device = &spec["devices"][0];
+    assert_eq!(device["name"], "uid-slice-npu-1-vir02-1c-3");
+    let nodes = &device["containerEdits"]["deviceNodes"];
+    assert_eq!(nodes[0]["path"], format!("/dev/davinci{vdev}"));
+    assert!(
+        nodes[0]["hostPath"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/vdavinci{vdev}")),
+        "{nodes}"
+    );
+
+    let gone = unprepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await;
+    assert_eq!(gone["uid-slice"].error, "");
+    assert!(sim_vnpus(&node).is_empty(), "{:?}", sim_vnpus(&node));
+    assert!(node.cdi_spec("uid-slice").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_910b_vnpu_prepared_before_a_driver_restart_is_destroyed_at_unprepare_after_it() {
+    let mut node = DraNode::start_with("910b-16", &["--vnpu-partitions"]).await;
+    let slices = whole_pool(&node).await;
+    assert!(slices.len() > 1, "16 partitioned chips need several slices");
+    assert_eq!(counter_sets(&slices).len(), 16);
+    let devices = pool_devices(&slices);
+    let part = devices
+        .iter()
+        .find(|d| d["name"] == "npu-3-vir10-3c-32g-1")
+        .unwrap();
+    assert_eq!(
+        part["consumesCounters"][0]["counters"]["memory"]["value"],
+        "32Gi"
+    );
+    assert_eq!(
+        part["consumesCounters"][0]["counters"]["aicore"]["value"],
+        "10"
+    );
+
+    node.claim(
+        "slice",
+        "uid-slice",
+        &[("a", "npu.huawei.com", "node-a", "npu-3-vir10-3c-32g-1")],
+    );
+    let mut client = node.plugin().await;
+    let first = prepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await;
+    assert_eq!(first["uid-slice"].error, "");
+    let vnpus = sim_vnpus(&node);
+    assert_eq!(vnpus.keys().collect::<Vec<_>>(), [&3]);
+    assert_eq!(vnpus[&3].len(), 1);
+    assert_eq!(vnpus[&3][0].1, "vir10_3c_32g");
+
+    node.stop();
+    node.api.delete(CLAIMS, "slice");
+    node.spawn(&[]);
+    let mut client = node.plugin().await;
+    // The restart kept the claim's vNPU (the checkpoint holds it).
+    assert_eq!(sim_vnpus(&node), vnpus);
+    let gone = unprepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await;
+    assert_eq!(gone["uid-slice"].error, "");
+    assert!(sim_vnpus(&node).is_empty(), "{:?}", sim_vnpus(&node));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prepare_that_fails_after_creating_vnpus_leaves_none_behind() {
+    let node = DraNode::start_with("310p-duo-vnpu", &["--vnpu-partitions"]).await;
+    eventually("the unclaimed vNPUs destroyed", || {
+        sim_vnpus(&node).is_empty().then_some(())
+    })
+    .await;
+    // Two 4-core slices fill chip 0; the 1-core one cannot be created.
+    node.claim(
+        "greedy",
+        "uid-greedy",
+        &[
+            ("a", "npu.huawei.com", "node-a", "npu-0-vir04-0"),
+            ("a", "npu.huawei.com", "node-a", "npu-0-vir04-1"),
+            ("a", "npu.huawei.com", "node-a", "npu-0-vir01-0"),
+        ],
+    );
+    let mut client = node.plugin().await;
+    let answer = &prepare(&mut client, vec![claim_ref("greedy", "uid-greedy")]).await["uid-greedy"];
+    assert!(answer.error.contains("npu-0-vir01-0"), "{}", answer.error);
+    assert!(sim_vnpus(&node).is_empty(), "{:?}", sim_vnpus(&node));
+    assert!(node.cdi_spec("uid-greedy").is_none());
+    // Nothing of it is held: the whole chip can be prepared now.
+    node.claim(
+        "whole",
+        "uid-whole",
+        &[("a", "npu.huawei.com", "node-a", "npu-0")],
+    );
+    let answer = &prepare(&mut client, vec![claim_ref("whole", "uid-whole")]).await["uid-whole"];
+    assert_eq!(answer.error, "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_flag_a_partition_device_is_refused_and_nothing_created() {
+    let node = DraNode::start("310p-duo-vnpu").await;
+    let slice = node.published().await;
+    assert!(slice["spec"]["sharedCounters"].is_null());
+    node.claim(
+        "slice",
+        "uid-slice",
+        &[("a", "npu.huawei.com", "node-a", "npu-1-vir02-0")],
+    );
+    let before = sim_vnpus(&node);
+    let mut client = node.plugin().await;
+    let answer = &prepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await["uid-slice"];
+    assert!(answer.error.contains("npu-1-vir02-0"), "{}", answer.error);
+    assert_eq!(sim_vnpus(&node), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_on_a_partitioned_chip_taints_and_reports_its_slices_too() {
+    let node = DraNode::start_with("310p-duo-vnpu", &["--vnpu-partitions"]).await;
+    whole_pool(&node).await;
+    let mut stream = DraResourceHealthClient::new(node.channel(node.dra_socket()).await)
+        .node_watch_resources(health::NodeWatchResourcesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    let reported = |report: &health::NodeWatchResourcesResponse, name: &str| {
+        report
+            .devices
+            .iter()
+            .find(|d| d.device.as_ref().unwrap().device_name == name)
+            .map(|d| d.health)
+    };
+    assert_eq!(
+        reported(&first, "npu-1-vir04-1"),
+        Some(health::HealthStatus::Healthy as i32)
+    );
+    support::sim(
+        &node.path("sim/state.json"),
+        &["fault", "raise", "--phy", "1", "--code", "80E01801"],
+    );
+    eventually("npu-1's slices tainted", || {
+        let devices = pool_devices(&whole_pool_now(&node)?);
+        let part = devices.iter().find(|d| d["name"] == "npu-1-vir04-1")?;
+        (part["taints"][0]["key"] == "npu.huawei.com/unhealthy").then_some(())
+    })
+    .await;
+    loop {
+        let report = stream.message().await.unwrap().unwrap();
+        if reported(&report, "npu-1-vir04-1") == Some(health::HealthStatus::Unhealthy as i32) {
+            assert_eq!(
+                reported(&report, "npu-0-vir04-1"),
+                Some(health::HealthStatus::Healthy as i32)
+            );
+            break;
+        }
+    }
+}
+
+/// The pool's slices if every one of the newest generation is there.
+fn whole_pool_now(node: &DraNode) -> Option<Vec<Value>> {
+    let slices = node.slices();
+    let newest = slices
+        .iter()
+        .filter_map(|s| s["spec"]["pool"]["generation"].as_u64())
+        .max()?;
+    let current: Vec<Value> = slices
+        .into_iter()
+        .filter(|s| s["spec"]["pool"]["generation"].as_u64() == Some(newest))
+        .collect();
+    let count = current.first()?["spec"]["pool"]["resourceSliceCount"].as_u64()?;
+    (current.len() as u64 == count).then_some(current)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vnpu_whose_claim_a_new_boot_forgot_is_destroyed_at_start() {
+    let mut node = DraNode::start_with("910b-16", &["--vnpu-partitions"]).await;
+    node.claim(
+        "slice",
+        "uid-slice",
+        &[("a", "npu.huawei.com", "node-a", "npu-0-vir03-1c-8g-5")],
+    );
+    let mut client = node.plugin().await;
+    let answer = &prepare(&mut client, vec![claim_ref("slice", "uid-slice")]).await["uid-slice"];
+    assert_eq!(answer.error, "");
+    assert_eq!(sim_vnpus(&node)[&0].len(), 1);
+    node.stop();
+    // The checkpoint of another boot is discarded; the vNPU (here still in
+    // the simulator) belongs to no claim.
+    std::fs::write(node.path("boot_id"), "boot-2\n").unwrap();
+    node.spawn(&[]);
+    node.plugin().await;
+    assert!(sim_vnpus(&node).is_empty(), "{:?}", sim_vnpus(&node));
 }

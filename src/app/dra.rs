@@ -25,6 +25,7 @@ use crate::dra::prepare::{ApiClaims, Preparer};
 use crate::dra::server::SocketPaths;
 use crate::dra::service::{DraContext, RegistrationService};
 use crate::dra::slices::SlicePublisher;
+use crate::dra::vnpu::DcmiVnpus;
 use crate::k8s::deviceinfo::{DeviceInfoWriter, config_map_name};
 use crate::k8s::object::watch_named;
 use crate::telemetry::http::{Heartbeat, PluginStatus};
@@ -142,12 +143,25 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         &boot,
         Arc::new(ApiClaims(client.clone())),
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)?
+    .with_vnpus(
+        Arc::new(DcmiVnpus {
+            dcmi: dcmi.clone(),
+            inventory: Arc::clone(&inventory),
+            timeout: config.dcmi_timeout,
+        }),
+        flags.vnpu_partitions,
+    );
+    preparer
+        .sweep_vnpus()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot destroy vNPUs no prepared claim holds: {e}"))?;
     let publisher = SlicePublisher {
         client,
         node: node.clone(),
         inventory: Arc::clone(&inventory),
         board,
+        partitions: flags.vnpu_partitions,
         snapshots: snapshots.clone(),
     };
     tokio::spawn(publisher.run(stop.clone()));
@@ -157,6 +171,7 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         inventory,
         pool: node,
         snapshots,
+        partitions: flags.vnpu_partitions,
         serving: stop.clone(),
     };
     let registration = RegistrationService {

@@ -269,6 +269,12 @@ pub struct DraFlags {
         hide = true
     )]
     pub boot_id_file: PathBuf,
+    /// Also publish each 310P/910B chip's vNPU templates as devices
+    /// (`npu-<phy>-<template>-<n>`) sharing the chip's `aicore` and
+    /// `memory` counters; the vNPU is created at prepare. Off by default:
+    /// classes that select every device of the driver would get slices.
+    #[arg(long = "vnpu-partitions")]
+    pub vnpu_partitions: bool,
 }
 
 #[cfg(test)]

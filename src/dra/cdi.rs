@@ -1,7 +1,8 @@
 //! CDI spec files, one per claim (`dra.md` §4.6): kind
 //! `k8s.npu.huawei.com/claim`, file `k8s.npu.huawei.com-claim_<claimUID>.json`,
-//! one CDI device `<claimUID>-npu-<phyID>` per chip. A container gets only
-//! the chips of the requests it names, never the claim's other chips.
+//! one CDI device `<claimUID>-<device>` per device (`npu-<phyID>`, or a
+//! partition whose vNPU is `/dev/vdavinci<vdevID>`). A container gets only
+//! the devices of the requests it names, never the claim's others.
 //!
 //! With device nodes (default) each CDI device carries its `/dev/davinciN`
 //! and the spec carries the shared control nodes; with `-useAscendDocker`
@@ -34,11 +35,17 @@ pub struct CdiSettings {
     pub ascend_docker: bool,
 }
 
-/// One chip of a claim, with the chips of the request it belongs to.
+/// One device of a claim (a chip, or a vNPU on it), with the visible ids
+/// of the request it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChipGrant {
     pub phy_id: u32,
-    /// Every chip of the same request, sorted (the env value).
+    /// The DRA device name (`npu-<phy>` or a partition's).
+    pub device: String,
+    /// The vNPU created for a partition device.
+    pub vdev_id: Option<u32>,
+    /// The ids of every device of the same request, sorted (the env
+    /// value): phy ids of chips, vdev ids of vNPUs.
     pub request_chips: Vec<u32>,
 }
 
@@ -103,14 +110,14 @@ pub fn kind() -> String {
     format!("{VENDOR}/{CLASS}")
 }
 
-/// The CDI device name of a chip of a claim.
-pub fn device_id(claim_uid: &str, phy_id: u32) -> String {
-    format!("{claim_uid}-npu-{phy_id}")
+/// The CDI device name of a device of a claim: `<claimUID>-<device>`.
+pub fn device_id(claim_uid: &str, device: &str) -> String {
+    format!("{claim_uid}-{device}")
 }
 
 /// The fully qualified name kubelet hands the runtime.
-pub fn qualified(claim_uid: &str, phy_id: u32) -> String {
-    format!("{}={}", kind(), device_id(claim_uid, phy_id))
+pub fn qualified(claim_uid: &str, device: &str) -> String {
+    format!("{}={}", kind(), device_id(claim_uid, device))
 }
 
 /// `<dir>/k8s.npu.huawei.com-claim_<claimUID>.json`.
@@ -161,19 +168,30 @@ pub fn spec_for(
         .map(|chip| {
             let container_edits = if settings.ascend_docker {
                 let list: Vec<String> = chip.request_chips.iter().map(u32::to_string).collect();
+                let mut env = vec![format!("ASCEND_VISIBLE_DEVICES={}", list.join(","))];
+                if chip.vdev_id.is_some() {
+                    env.push("ASCEND_RUNTIME_OPTIONS=VIRTUAL".to_string());
+                }
                 Edits {
-                    env: vec![format!("ASCEND_VISIBLE_DEVICES={}", list.join(","))],
+                    env,
                     device_nodes: Vec::new(),
                 }
             } else {
-                let name = format!("davinci{}", chip.phy_id);
+                // A vNPU: host `/dev/vdavinci<vdev>` as `/dev/davinci<vdev>`.
+                let (host, container) = match chip.vdev_id {
+                    Some(vdev) => (format!("vdavinci{vdev}"), format!("/dev/davinci{vdev}")),
+                    None => (
+                        format!("davinci{}", chip.phy_id),
+                        format!("/dev/davinci{}", chip.phy_id),
+                    ),
+                };
                 Edits {
                     env: Vec::new(),
-                    device_nodes: vec![node(settings, &name, &format!("/dev/{name}"))],
+                    device_nodes: vec![node(settings, &host, &container)],
                 }
             };
             SpecDevice {
-                name: device_id(claim_uid, chip.phy_id),
+                name: device_id(claim_uid, &chip.device),
                 container_edits,
             }
         })
@@ -249,4 +267,74 @@ pub fn claims_on_disk(dir: &Path) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn grants() -> Vec<ChipGrant> {
+        vec![
+            ChipGrant {
+                phy_id: 1,
+                device: "npu-1-vir02-0".into(),
+                vdev_id: Some(104),
+                request_chips: vec![104],
+            },
+            ChipGrant {
+                phy_id: 2,
+                device: "npu-2".into(),
+                vdev_id: None,
+                request_chips: vec![2],
+            },
+        ]
+    }
+
+    #[test]
+    fn a_vnpu_is_its_vdavinci_node_seen_as_davinci_and_a_chip_its_davinci_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = CdiSettings {
+            dir: dir.path().join("cdi"),
+            dev_root: dir.path().to_path_buf(),
+            ascend_docker: false,
+        };
+        let spec = spec_for(&settings, Family::Ascend310P, "u", &grants());
+        let vnpu = &spec.devices[0];
+        assert_eq!(vnpu.name, "u-npu-1-vir02-0");
+        let node = &vnpu.container_edits.device_nodes[0];
+        assert_eq!(node.path, "/dev/davinci104");
+        let host = dir.path().join("vdavinci104").display().to_string();
+        assert_eq!(node.host_path.as_deref(), Some(host.as_str()));
+        assert!(vnpu.container_edits.env.is_empty());
+        let chip = &spec.devices[1];
+        assert_eq!(chip.name, "u-npu-2");
+        assert_eq!(chip.container_edits.device_nodes[0].path, "/dev/davinci2");
+    }
+
+    #[test]
+    fn under_ascend_docker_a_vnpu_is_its_vdev_id_marked_virtual() {
+        let settings = CdiSettings {
+            dir: PathBuf::from("cdi"),
+            dev_root: PathBuf::from("dev"),
+            ascend_docker: true,
+        };
+        let spec = spec_for(&settings, Family::Ascend310P, "u", &grants());
+        assert_eq!(
+            spec.devices[0].container_edits.env,
+            [
+                "ASCEND_VISIBLE_DEVICES=104",
+                "ASCEND_RUNTIME_OPTIONS=VIRTUAL"
+            ]
+        );
+        assert_eq!(
+            spec.devices[1].container_edits.env,
+            ["ASCEND_VISIBLE_DEVICES=2"]
+        );
+        assert!(
+            spec.devices
+                .iter()
+                .all(|d| d.container_edits.device_nodes.is_empty())
+        );
+    }
 }

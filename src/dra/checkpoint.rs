@@ -38,6 +38,20 @@ pub struct PreparedDevice {
     /// The allocation result asked for admin access (no exclusivity).
     #[serde(rename = "adminAccess", default)]
     pub admin_access: bool,
+    /// The vNPU behind a partition device; `vdevId` once created, so
+    /// Unprepare (even after a restart) destroys exactly it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vnpu: Option<VnpuRecord>,
+}
+
+/// A partition device's vNPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VnpuRecord {
+    #[serde(rename = "phyId")]
+    pub phy_id: u32,
+    pub template: String,
+    #[serde(rename = "vdevId", default, skip_serializing_if = "Option::is_none")]
+    pub vdev_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +178,7 @@ mod tests {
                 device: "npu-3".into(),
                 cdi_ids: vec!["k8s.npu.huawei.com/claim=u1-npu-3".into()],
                 admin_access: false,
+                vnpu: None,
             }],
         }
     }
@@ -218,6 +233,36 @@ mod tests {
         let error = load(dir.path(), "b").unwrap_err().to_string();
         assert!(error.contains("sha256"), "{error}");
         assert!(error.contains("checkpoint.json"), "{error}");
+    }
+
+    #[test]
+    fn a_vnpus_vdev_id_survives_the_round_trip_and_its_digest_guards_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut held = claim(PrepareState::PrepareCompleted);
+        held.devices[0].device = "npu-3-vir02-1c-0".into();
+        held.devices[0].vnpu = Some(VnpuRecord {
+            phy_id: 3,
+            template: "vir02_1c".into(),
+            vdev_id: Some(104),
+        });
+        let mut claims = Claims {
+            boot_id: "b".into(),
+            ..Claims::default()
+        };
+        claims.claims.insert("u1".into(), held);
+        store(dir.path(), &claims).unwrap();
+        let (read, _) = load(dir.path(), "b").unwrap();
+        assert_eq!(read, claims);
+        let vnpu = read.claims["u1"].devices[0].vnpu.clone().unwrap();
+        assert_eq!((vnpu.phy_id, vnpu.vdev_id), (3, Some(104)));
+        let path = dir.path().join(FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"vdevId\": 104"), "{text}");
+        std::fs::write(&path, text.replace("\"vdevId\": 104", "\"vdevId\": 105")).unwrap();
+        assert!(
+            load(dir.path(), "b").is_err(),
+            "an edited vdev id is refused"
+        );
     }
 
     #[test]

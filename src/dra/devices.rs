@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::resource::v1::{
-    Device, DeviceAttribute, DeviceCapacity, DeviceTaint, ResourcePool, ResourceSliceSpec,
+    CounterSet, Device, DeviceAttribute, DeviceCapacity, DeviceTaint, ResourcePool,
+    ResourceSliceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::DRIVER;
+use super::partition;
 use crate::device::health::{ChipState, Snapshot};
 use crate::device::model::{Chip, Family, Inventory};
 use crate::device::topology::Board;
@@ -236,17 +238,93 @@ pub fn devices(inventory: &Inventory, board: Board, snapshot: &Snapshot) -> Vec<
         .collect()
 }
 
-/// The spec of this node's one slice, at pool `generation`.
-pub fn slice_spec(node: &str, devices: Vec<Device>, generation: i64) -> ResourceSliceSpec {
+/// Devices per slice: the API server takes 128, or 64 when any device has
+/// taints or consumes counters (`dra.md` §1.2).
+pub const DEVICES_PER_SLICE: usize = 64;
+/// Counter sets per slice.
+pub const COUNTER_SETS_PER_SLICE: usize = 8;
+
+/// What one slice carries: counter sets or devices, never both.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SliceContent {
+    pub counters: Vec<CounterSet>,
+    pub devices: Vec<Device>,
+}
+
+/// Everything this node publishes: the devices (with `partitions`, each
+/// partitionable chip's template devices after its whole-chip device) and
+/// the counter sets they draw on.
+pub fn published(
+    inventory: &Inventory,
+    board: Board,
+    snapshot: &Snapshot,
+    partitions: bool,
+) -> (Vec<CounterSet>, Vec<Device>) {
+    let whole = devices(inventory, board, snapshot);
+    if !partitions {
+        return (Vec::new(), whole);
+    }
+    let mut counters = Vec::new();
+    let mut out = Vec::new();
+    for mut device in whole {
+        let chip = phy_of(&device.name).and_then(|phy| inventory.chip_by_phy(phy));
+        match chip.filter(|c| partition::partitionable(c)) {
+            Some(chip) => {
+                counters.push(partition::counter_set(chip));
+                partition::consume_whole(chip, &mut device);
+                let parts = partition::partition_devices(chip, &device);
+                out.push(device);
+                out.extend(parts);
+            }
+            None => out.push(device),
+        }
+    }
+    (counters, out)
+}
+
+/// The slices of the pool, in order: counter sets in slices of
+/// [`COUNTER_SETS_PER_SLICE`], then devices in slices of
+/// [`DEVICES_PER_SLICE`]; at least one slice, even without devices.
+pub fn layout(counters: Vec<CounterSet>, devices: Vec<Device>) -> Vec<SliceContent> {
+    let mut out: Vec<SliceContent> = counters
+        .chunks(COUNTER_SETS_PER_SLICE)
+        .map(|sets| SliceContent {
+            counters: sets.to_vec(),
+            devices: Vec::new(),
+        })
+        .collect();
+    out.extend(
+        devices
+            .chunks(DEVICES_PER_SLICE)
+            .map(|devices| SliceContent {
+                counters: Vec::new(),
+                devices: devices.to_vec(),
+            }),
+    );
+    if out.is_empty() {
+        out.push(SliceContent::default());
+    }
+    out
+}
+
+/// The spec of one slice of this node's pool of `count` slices.
+pub fn slice_spec(
+    node: &str,
+    content: SliceContent,
+    generation: i64,
+    count: usize,
+) -> ResourceSliceSpec {
+    let SliceContent { counters, devices } = content;
     ResourceSliceSpec {
         driver: DRIVER.to_string(),
         node_name: Some(node.to_string()),
         pool: ResourcePool {
             name: node.to_string(),
             generation,
-            resource_slice_count: 1,
+            resource_slice_count: i64::try_from(count).unwrap_or(i64::MAX),
         },
-        devices: Some(devices),
+        devices: counters.is_empty().then_some(devices),
+        shared_counters: (!counters.is_empty()).then_some(counters),
         ..Default::default()
     }
 }

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 use super::DRIVER;
 use super::checkpoint::PreparedDevice;
 use super::devices::device_name;
+use super::partition;
 use super::prepare::{ClaimRef, Preparer};
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
@@ -43,6 +44,8 @@ pub struct DraContext {
     pub inventory: Arc<Inventory>,
     pub pool: String,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Template devices are published, so their health is reported too.
+    pub partitions: bool,
     /// Ends open health streams when the server stops.
     pub serving: CancellationToken,
 }
@@ -55,9 +58,10 @@ pub struct Health {
     pub message: String,
 }
 
-/// Every chip's health from one snapshot (pure).
-pub fn health_report(inventory: &Inventory, snapshot: &Snapshot) -> Vec<Health> {
-    inventory
+/// Every device's health from one snapshot (pure): each chip's, and with
+/// `partitions` the same for each of its template devices.
+pub fn health_report(inventory: &Inventory, snapshot: &Snapshot, partitions: bool) -> Vec<Health> {
+    let chips = inventory
         .chips
         .iter()
         .map(|chip| {
@@ -85,7 +89,28 @@ pub fn health_report(inventory: &Inventory, snapshot: &Snapshot) -> Vec<Health> 
                 message,
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    if !partitions {
+        return chips;
+    }
+    let mut out = Vec::new();
+    for (chip, health) in inventory.chips.iter().zip(chips) {
+        out.push(health.clone());
+        if partition::partitionable(chip) {
+            for template in partition::templates(chip.family) {
+                let Some(share) = partition::share(chip, template) else {
+                    continue;
+                };
+                for index in 0..partition::fits(chip, share) {
+                    out.push(Health {
+                        device: partition::partition_name(chip.phy_id, template, index),
+                        ..health.clone()
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 fn unix_now() -> i64 {
@@ -108,7 +133,7 @@ fn health_reports(
             }
         }
         let snapshot = snapshots.borrow_and_update().clone();
-        let report = health_report(&context.inventory, &snapshot);
+        let report = health_report(&context.inventory, &snapshot, context.partitions);
         Some((report, (snapshots, false, context)))
     })
 }

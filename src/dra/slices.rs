@@ -1,5 +1,6 @@
-//! Publishing this node's ResourceSlice from the health snapshot: one pool
-//! named after the node, one slice, `spec.nodeName` = this node. The
+//! Publishing this node's ResourceSlices from the health snapshot: one pool
+//! named after the node (one slice, or several when vNPU partitions and
+//! their counter sets outgrow one), `spec.nodeName` = this node. The
 //! node's slices of our driver are watched (field selector), so a slice
 //! kubelet deletes (at its start, 30 s after the driver disconnects) is
 //! created again, and a write happens only when the devices differ from
@@ -20,7 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::DRIVER;
-use super::devices::{devices, slice_spec};
+use super::devices::{SliceContent, layout, published, slice_spec};
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::topology::Board;
@@ -63,14 +64,50 @@ fn same_devices(held: Option<&Vec<Device>>, desired: &[Device]) -> bool {
             .all(|(a, b)| essence(a) == essence(b))
 }
 
+/// Label naming a slice's place in the pool, so the same content stays in
+/// the same slice across restarts.
+pub const SLICE_INDEX: &str = "npu.huawei.com/slice-index";
+
+fn index_of(slice: &ResourceSlice) -> Option<usize> {
+    slice
+        .metadata
+        .labels
+        .as_ref()?
+        .get(SLICE_INDEX)?
+        .parse()
+        .ok()
+}
+
+fn holds(
+    slice: &ResourceSlice,
+    node: &str,
+    index: usize,
+    count: usize,
+    generation: i64,
+    want: &SliceContent,
+) -> bool {
+    let spec = &slice.spec;
+    index_of(slice) == Some(index)
+        && spec.driver == DRIVER
+        && spec.node_name.as_deref() == Some(node)
+        && spec.pool.name == node
+        && spec.pool.resource_slice_count == i64::try_from(count).unwrap_or(i64::MAX)
+        && spec.pool.generation == generation
+        && spec.shared_counters.clone().unwrap_or_default() == want.counters
+        && same_devices(spec.devices.as_ref(), &want.devices)
+}
+
 /// The writes that turn `held` (this node's slices of our driver, by name)
-/// into one slice with `desired` devices (pure). `generation` is the
-/// highest pool generation used so far; a changed slice gets the next one.
+/// into the `desired` slices (pure). Each desired slice goes to the held
+/// slice labelled with its index, else to an unlabelled one, else a new
+/// one. `generation` is the highest pool generation used so far; when
+/// anything differs every slice is written at the next one (consumers use
+/// only the highest generation of a pool).
 pub fn plan(
     node: &str,
     owner: &OwnerReference,
     held: &BTreeMap<String, ResourceSlice>,
-    desired: Vec<Device>,
+    desired: Vec<SliceContent>,
     generation: i64,
 ) -> Vec<Action> {
     let highest = held
@@ -79,34 +116,64 @@ pub fn plan(
         .max()
         .unwrap_or(0)
         .max(generation);
-    let mut slices = held.values();
-    let Some(keep) = slices.next() else {
-        let slice = ResourceSlice {
-            metadata: ObjectMeta {
-                generate_name: Some(format!("{node}-{DRIVER}-")),
-                owner_references: Some(vec![owner.clone()]),
-                ..Default::default()
-            },
-            spec: slice_spec(node, desired, highest + 1),
-        };
-        return vec![Action::Create(slice)];
-    };
-    let mut actions: Vec<Action> = slices
-        .filter_map(|s| s.metadata.name.clone())
-        .map(Action::Delete)
-        .collect();
-    let spec = &keep.spec;
-    let current = spec.driver == DRIVER
-        && spec.node_name.as_deref() == Some(node)
-        && spec.pool.name == node
-        && spec.pool.resource_slice_count == 1
-        && spec.pool.generation == highest
-        && same_devices(spec.devices.as_ref(), &desired);
-    if !current {
-        let mut slice = keep.clone();
-        slice.spec = slice_spec(node, desired, highest + 1);
-        actions.insert(0, Action::Replace(slice));
+    let count = desired.len();
+    let mut slots: Vec<Option<&ResourceSlice>> = vec![None; count];
+    let mut extra: Vec<&ResourceSlice> = Vec::new();
+    for slice in held.values() {
+        match index_of(slice).filter(|i| *i < count) {
+            Some(i) if slots[i].is_none() => slots[i] = Some(slice),
+            _ => extra.push(slice),
+        }
     }
+    let mut surplus = Vec::new();
+    for slice in extra {
+        match slots.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) if index_of(slice).is_none() => *slot = Some(slice),
+            _ => surplus.push(slice),
+        }
+    }
+    let current = surplus.is_empty()
+        && slots
+            .iter()
+            .zip(&desired)
+            .enumerate()
+            .all(|(i, (slot, want))| slot.is_some_and(|s| holds(s, node, i, count, highest, want)));
+    if current {
+        return Vec::new();
+    }
+    let mut actions = Vec::new();
+    for (index, (slot, content)) in slots.into_iter().zip(desired).enumerate() {
+        let spec = slice_spec(node, content, highest + 1, count);
+        let mut labels = BTreeMap::new();
+        labels.insert(SLICE_INDEX.to_string(), index.to_string());
+        match slot {
+            Some(held) => {
+                let mut slice = held.clone();
+                slice
+                    .metadata
+                    .labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .extend(labels);
+                slice.spec = spec;
+                actions.push(Action::Replace(slice));
+            }
+            None => actions.push(Action::Create(ResourceSlice {
+                metadata: ObjectMeta {
+                    generate_name: Some(format!("{node}-{DRIVER}-")),
+                    owner_references: Some(vec![owner.clone()]),
+                    labels: Some(labels),
+                    ..Default::default()
+                },
+                spec,
+            })),
+        }
+    }
+    actions.extend(
+        surplus
+            .into_iter()
+            .filter_map(|s| s.metadata.name.clone())
+            .map(Action::Delete),
+    );
     actions
 }
 
@@ -116,6 +183,8 @@ pub struct SlicePublisher {
     pub node: String,
     pub inventory: Arc<Inventory>,
     pub board: Board,
+    /// Publish vNPU template devices with shared counters.
+    pub partitions: bool,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
@@ -228,7 +297,9 @@ impl SlicePublisher {
                 continue;
             }
             let snapshot = self.snapshots.borrow_and_update().clone();
-            let desired = devices(&self.inventory, self.board, &snapshot);
+            let (counters, devices) =
+                published(&self.inventory, self.board, &snapshot, self.partitions);
+            let desired = layout(counters, devices);
             let actions = plan(&self.node, &owner, &held.slices, desired, generation);
             for action in actions {
                 match self.write(&api, action, &mut held, &mut generation).await {

@@ -544,7 +544,7 @@ func TestDRAPartitionedChipIsNeverGivenWholeAndSlicedAtOnce(t *testing.T) {
 	c.createSchedulableNode(ctx, t, node310p)
 	m := testbed.StartDRANode(t, c.cp, node310p)
 	kc, _ := testbed.BoundKubeconfig(ctx, t, c.cp, node310p, m.Dir)
-	m.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "310p-mixed", Kubeconfig: kc})
+	m.StartDRAPlugin(t, testbed.DRAPluginOptions{Topology: "310p-mixed", Kubeconfig: kc, Flags: []string{"--vnpu-partitions"}})
 	m.WaitRegistered(t, 30*time.Second)
 	devices := c.waitSlices(ctx, t, node310p, time.Minute, "chips and their partitions", func(d map[string]resourcev1.Device) bool {
 		return slices.ContainsFunc(deviceNames(d), func(n string) bool { return isPartition(d[n]) })
