@@ -559,7 +559,8 @@ func TestDRAPartitionedChipIsNeverGivenWholeAndSlicedAtOnce(t *testing.T) {
 	onChip := fmt.Sprintf(`device.attributes["npu.huawei.com"].physicId == %d && device.attributes["npu.huawei.com"].deviceType == "Ascend310P"`, phy)
 	isChip := `device.attributes["npu.huawei.com"].type == "chip"`
 	whole := []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{onChip, isChip}}}
-	slice := []claimRequest{{name: "npu", class: testbed.DRADriver, count: 1, selectors: []string{onChip, "!(" + isChip + ")"}}}
+	// A slice through the shipped vNPU class.
+	slice := []claimRequest{{name: "npu", class: "vnpu." + testbed.DRADriver, count: 1, selectors: []string{onChip}}}
 	c.createClaim(ctx, t, "whole", whole, nil)
 	wholePod, _ := c.waitScheduled(ctx, t, c.createClaimPod(ctx, t, "whole", "whole"), time.Minute)
 	c.createClaim(ctx, t, "slice", slice, nil)
