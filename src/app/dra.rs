@@ -3,7 +3,6 @@
 //! sockets, prepare into CDI) until SIGTERM/SIGINT.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::sync::{mpsc, watch};
@@ -11,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::signals::{Signals, handle_signals};
 use super::stages::{
-    NodeCore, beat_during_startup, connect_api, serve_telemetry, start_core, warn_inert_flags,
+    NodeCore, beat_during_startup, connect_api, serve_telemetry, serve_until_stopped, start_core,
+    warn_inert_flags,
 };
 use super::{board_for, open_dcmi};
 use crate::config::{Config, DraFlags};
@@ -128,7 +128,7 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         &metrics,
         &stop,
     );
-    let mut monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
+    let monitor_task = tokio::spawn(monitor.run(events, command_rx, stop.clone()));
     let board = board_for(&config, &inventory);
     let cdi = CdiSettings {
         dir: flags.cdi_dir.clone(),
@@ -194,24 +194,9 @@ pub async fn run_dra(config: Config, flags: DraFlags) -> anyhow::Result<()> {
         OwnerPolicy::current(),
         stop.clone(),
     );
-    tokio::pin!(serving);
-    let outcome = tokio::select! {
-        biased;
-        outcome = &mut serving => outcome.map_err(anyhow::Error::from),
-        ended = &mut monitor_task => {
-            if stop.is_cancelled() {
-                serving.await.map_err(anyhow::Error::from)
-            } else {
-                Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
-            }
-        }
-    };
-    stop.cancel();
+    let outcome = serve_until_stopped(serving, monitor_task, &stop).await;
     signals.abort();
     beats.abort();
-    if !monitor_task.is_finished() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), monitor_task).await;
-    }
     drop(dcmi);
     tracing::info!("stopped; DRA sockets removed");
     outcome

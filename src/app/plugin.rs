@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -11,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::signals::{Signals, handle_signals};
 use super::stages::{
-    ClusterFeeds, NodeCore, beat_during_startup, connect_api, serve_telemetry, start_cluster_side,
-    start_core, start_reset, warn_inert_flags,
+    ClusterFeeds, NodeCore, beat_during_startup, connect_api, serve_telemetry, serve_until_stopped,
+    start_cluster_side, start_core, start_reset, warn_inert_flags,
 };
 use super::{board_for, observe_snapshots, open_dcmi, read_a5_node};
 use crate::config::Config;
@@ -214,7 +213,7 @@ fn build_supervisor(config: &Config, inventory: &Inventory, face: Face) -> Super
 async fn serve(
     config: Config,
     supervisor: Supervisor,
-    mut monitor_task: JoinHandle<()>,
+    monitor_task: JoinHandle<()>,
     commands: mpsc::Sender<MonitorCommand>,
     tables: Arc<FaultTables>,
     stop: CancellationToken,
@@ -230,26 +229,8 @@ async fn serve(
         tables,
     ));
     let serving = supervisor.run(stop.clone(), reload_rx);
-    tokio::pin!(serving);
-    let outcome = tokio::select! {
-        biased;
-        outcome = &mut serving => outcome.map_err(anyhow::Error::from),
-        ended = &mut monitor_task => {
-            if stop.is_cancelled() {
-                // A signal stopped both; the supervisor still removes the sockets.
-                serving.await.map_err(anyhow::Error::from)
-            } else {
-                // The monitor only returns when told to stop; anything else is a
-                // bug that would freeze health: exit so the DaemonSet restarts us.
-                Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
-            }
-        }
-    };
-    stop.cancel();
+    let outcome = serve_until_stopped(serving, monitor_task, &stop).await;
     signals.abort();
-    if !monitor_task.is_finished() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), monitor_task).await;
-    }
     drop(dcmi);
     tracing::info!("stopped; sockets removed");
     outcome

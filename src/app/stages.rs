@@ -223,6 +223,38 @@ pub(super) async fn start_reset(
     }
 }
 
+/// Serves a face until it ends, or until the health monitor ends (a signal
+/// stopped both, or a bug that would freeze health: then the start fails so
+/// the DaemonSet restarts the plugin), then stops everything else and gives
+/// the monitor a moment to finish. The face removes its own sockets.
+pub(super) async fn serve_until_stopped<E>(
+    serving: impl std::future::Future<Output = Result<(), E>>,
+    mut monitor_task: JoinHandle<()>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()>
+where
+    anyhow::Error: From<E>,
+{
+    tokio::pin!(serving);
+    let outcome = tokio::select! {
+        biased;
+        outcome = &mut serving => outcome.map_err(anyhow::Error::from),
+        ended = &mut monitor_task => {
+            if stop.is_cancelled() {
+                // A signal stopped both; the face still removes its sockets.
+                serving.await.map_err(anyhow::Error::from)
+            } else {
+                Err(anyhow::anyhow!("the health monitor stopped unexpectedly: {ended:?}"))
+            }
+        }
+    };
+    stop.cancel();
+    if !monitor_task.is_finished() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), monitor_task).await;
+    }
+    outcome
+}
+
 /// What the cluster side takes from hot reset and from the face.
 pub(super) struct ClusterFeeds {
     pub reset_manual: watch::Receiver<Arc<Vec<ManualResetDev>>>,
