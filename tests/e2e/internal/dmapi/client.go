@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
+
+	"ascend-device-plugin/tests/e2e/internal/unixhttp"
 )
 
 // Client talks to a running cmd/devicemanager over its control socket.
@@ -18,13 +19,7 @@ type Client struct {
 
 // NewClient returns a client for the control socket at path.
 func NewClient(path string) *Client {
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", path)
-		},
-		DisableKeepAlives: true,
-	}
-	return &Client{http: &http.Client{Transport: transport, Timeout: 60 * time.Second}}
+	return &Client{http: unixhttp.Client(path, 60*time.Second)}
 }
 
 // AdmitError is a pod admission the manager refused (kubelet would mark the

@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
+
+	"ascend-device-plugin/tests/e2e/internal/unixhttp"
 )
 
 // Client talks to a running cmd/dramanager over its control socket.
@@ -18,14 +19,8 @@ type Client struct {
 
 // NewClient returns a client for the control socket at path.
 func NewClient(path string) *Client {
-	transport := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", path)
-		},
-		DisableKeepAlives: true,
-	}
 	// kubelet gives each DRA call 45 s; a prepare batches one call per driver.
-	return &Client{http: &http.Client{Transport: transport, Timeout: 90 * time.Second}}
+	return &Client{http: unixhttp.Client(path, 90*time.Second)}
 }
 
 // StatusError is a non-2xx answer: 409 is a refusal by the manager.
