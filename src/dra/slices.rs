@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
@@ -25,9 +24,6 @@ use super::devices::{SliceContent, layout, published, slice_spec};
 use crate::device::health::Snapshot;
 use crate::device::model::Inventory;
 use crate::device::topology::Board;
-
-/// Retry delay after a failed write or Node read.
-const RETRY: Duration = Duration::from_secs(5);
 
 /// What to do to make the server hold exactly the desired slice.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,6 +232,7 @@ impl SlicePublisher {
     /// until it is read.
     async fn owner(&self, stop: &CancellationToken) -> Option<OwnerReference> {
         let nodes = Api::<Node>::all(self.client.clone());
+        let mut backoff = crate::k8s::Backoff::default();
         loop {
             match nodes.get(&self.node).await {
                 Ok(node) => {
@@ -249,13 +246,11 @@ impl SlicePublisher {
                     });
                 }
                 Err(error) => {
+                    backoff.failed();
                     tracing::warn!(node = %self.node, %error, "cannot read the Node for the ResourceSlice owner; retrying");
                 }
             }
-            tokio::select! {
-                () = stop.cancelled() => return None,
-                () = tokio::time::sleep(RETRY) => {}
-            }
+            backoff.pause(stop).await?;
         }
     }
 
@@ -277,6 +272,9 @@ impl SlicePublisher {
         let mut held = Held::default();
         let mut generation = 0;
         let mut retry_at: Option<tokio::time::Instant> = None;
+        // Shared with the other reporters: 2 s doubling to 32 s, jittered,
+        // so a thousand nodes do not retry an API outage in step.
+        let mut backoff = crate::k8s::Backoff::default();
         loop {
             let retry = async {
                 match retry_at {
@@ -301,15 +299,21 @@ impl SlicePublisher {
                 published(&self.inventory, self.board, &snapshot, self.partitions);
             let desired = layout(counters, devices);
             let actions = plan(&self.node, &owner, &held.slices, desired, generation);
+            let mut failed = false;
             for action in actions {
-                match self.write(&api, action, &mut held, &mut generation).await {
-                    Ok(()) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "ResourceSlice write failed; retrying");
-                        retry_at = Some(tokio::time::Instant::now() + RETRY);
-                        break;
-                    }
+                if let Err(error) = self.write(&api, action, &mut held, &mut generation).await {
+                    tracing::warn!(%error, "ResourceSlice write failed; retrying");
+                    failed = true;
+                    break;
                 }
+            }
+            if failed {
+                backoff.failed();
+                retry_at = backoff
+                    .delay()
+                    .map(|delay| tokio::time::Instant::now() + delay);
+            } else {
+                backoff.succeeded();
             }
         }
     }

@@ -113,6 +113,13 @@ impl Backoff {
         self.wait.take().is_some()
     }
 
+    /// While failing, the current delay, jittered as [`Backoff::pause`]
+    /// sleeps it; `None` when not failing. For loops that wait on other
+    /// things too (a watch, a snapshot) and keep the retry as a deadline.
+    pub fn delay(&self) -> Option<std::time::Duration> {
+        self.wait.map(|wait| jittered(wait, random_draw()))
+    }
+
     /// While failing, sleeps the current delay and answers `Some(true)`
     /// (retry now, on a timer only); `Some(false)` when not failing;
     /// `None` when `stop` fired.
@@ -287,5 +294,22 @@ mod backoff_tests {
         backoff.failed();
         stop.cancel();
         assert_eq!(backoff.pause(&stop).await, None);
+    }
+
+    #[test]
+    fn the_delay_is_the_jittered_step_while_failing_and_none_otherwise() {
+        let mut backoff = Backoff::default();
+        assert_eq!(backoff.delay(), None, "not failing");
+        for step in [2_u64, 4, 8] {
+            backoff.failed();
+            let delay = backoff.delay().map(|d| d.as_millis());
+            let step = u128::from(step) * 1000;
+            assert!(
+                delay.is_some_and(|d| (step / 2..=step).contains(&d)),
+                "{delay:?} ms, step {step} ms"
+            );
+        }
+        backoff.succeeded();
+        assert_eq!(backoff.delay(), None, "the outage ended");
     }
 }
